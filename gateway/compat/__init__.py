@@ -1,0 +1,1 @@
+"""Compatibility shims for third-party packages, each applied in exactly one place."""
