@@ -1,0 +1,35 @@
+"""The one call every inbound transport makes: hand received bytes to the gateway.
+
+Transports (AS2, SFTP, HTTP API, watched folders) depend only on this protocol. The daemon wires it to
+the durable spool (``gateway.store``). ``accept`` returns only once the item is durable on disk, so a
+transport may acknowledge the partner (MDN, SFTP close OK, HTTP 2xx) as soon as it returns; it raises
+on any failure, and then the transport must answer with an error.
+
+``accept`` blocks (fsync): protocol code running on the reactor calls it through ``deferToThread`` for
+large payloads, or directly for small ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    partner: str  # partner id from partners/*.yaml
+    transport: str  # "as2", "sftp", "http", "folder"
+    message_id: str | None = None  # AS2 Message-ID, SFTP path, HTTP idempotency key
+    filename: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # MIC, AS2 headers, remote address, ...
+
+
+class Inbox(Protocol):
+    def accept(self, payload: bytes, received: Received) -> str:
+        """Store ``payload`` durably; return the spool item id."""
+        ...
+
+    def accept_file(self, path: str, received: Received) -> str:
+        """Store the file at ``path`` (already written and fsynced by the transport, on the spool's
+        filesystem) by moving it into the spool; return the spool item id."""
+        ...
