@@ -1,0 +1,193 @@
+"""The audit trail: append-only JSON Lines, one file per UTC day, every event hash-chained.
+
+Each event carries ``seq`` (1, 2, 3, ... across all files), ``prev`` (the ``hash`` of the event
+before it, 64 zeros for the first) and ``hash`` (SHA-256 of the event's canonical JSON without
+``hash``). ``HEAD`` names the newest file and the last sequence number written at the time it was
+saved (on open, on every new day and on close), so deleting the newest file is caught as well.
+
+Appends are serialised with ``flock`` on ``<audit>/.lock``, so the daemon and ``gatewayctl`` may
+both append.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from gateway.store import fsio
+
+log = structlog.get_logger()
+GENESIS = "0" * 64
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\.jsonl$")
+
+
+def canonical(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(event: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical({k: v for k, v in event.items() if k != "hash"})).hexdigest()
+
+
+def day_files(audit_dir: str) -> list[str]:
+    try:
+        return sorted(n for n in os.listdir(audit_dir) if DAY_RE.match(n))
+    except FileNotFoundError:
+        return []
+
+
+def last_line(path: str) -> bytes | None:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        block = 65536
+        while True:
+            start = max(0, size - block)
+            f.seek(start)
+            data = f.read(size - start).rstrip(b"\n")
+            nl = data.rfind(b"\n")
+            if nl >= 0 or start == 0:
+                line = data[nl + 1 :]
+                return line or None
+            block *= 4
+
+
+class AuditLog:
+    def __init__(self, audit_dir: str, node: str, fsync: bool = True) -> None:
+        self.dir = os.path.abspath(audit_dir)
+        self.node = node
+        self.fsync = fsync
+        os.makedirs(self.dir, exist_ok=True)
+        self._lock = threading.Lock()
+        self._lock_fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._seen: tuple[str, int] | None = None  # (file, size) our cached tail belongs to
+        self._seq, self._prev = 0, GENESIS
+        with self._locked():
+            self._repair_tail()
+            self._load_tail()
+            self._save_head()
+
+    # -- locking and tail ------------------------------------------------------------------
+    def _locked(self) -> _FileLock:
+        return _FileLock(self._lock, self._lock_fd)
+
+    def _repair_tail(self) -> None:
+        files = day_files(self.dir)
+        if not files:
+            return
+        path = os.path.join(self.dir, files[-1])
+        with open(path, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                keep = data.rfind(b"\n") + 1
+                f.truncate(keep)
+                os.fsync(f.fileno())
+                log.warning("audit.torn_tail_removed", file=files[-1], bytes=len(data) - keep)
+
+    def _load_tail(self) -> None:
+        files = day_files(self.dir)
+        self._seq, self._prev, self._seen = 0, GENESIS, None
+        for name in reversed(files):
+            path = os.path.join(self.dir, name)
+            line = last_line(path)
+            if line:
+                ev = json.loads(line)
+                self._seq, self._prev = int(ev["seq"]), str(ev["hash"])
+                self._seen = (name, os.path.getsize(path))
+                return
+
+    def _save_head(self) -> None:
+        files = day_files(self.dir)
+        head = {"file": self._seen[0] if self._seen else (files[-1] if files else None), "seq": self._seq, "hash": self._prev}
+        tmp = os.path.join(self.dir, fsio.TMP_PREFIX + "HEAD")
+        fsio._unlink_quiet(tmp)
+        fsio.write_new(tmp, canonical(head) + b"\n", True)
+        os.replace(tmp, os.path.join(self.dir, "HEAD"))
+        fsio.fsync_dir(self.dir)
+
+    # -- appending -------------------------------------------------------------------------
+    def append(
+        self,
+        event: str,
+        *,
+        partner: str | None = None,
+        keys: dict[str, Any] | None = None,
+        item_id: str | None = None,
+        size: int | None = None,
+        sha256: str | None = None,
+        data: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Append one event durably and return it (with ``seq`` and ``hash``)."""
+        when = (now or datetime.now(UTC)).astimezone(UTC)
+        name = when.strftime("%Y-%m-%d") + ".jsonl"
+        path = os.path.join(self.dir, name)
+        with self._locked():
+            try:
+                current = os.path.getsize(path)
+            except FileNotFoundError:
+                current = -1
+            if self._seen != (name, current):
+                self._load_tail()  # another process appended, or a new day begins
+            new_file = current < 0
+            ev: dict[str, Any] = {
+                "seq": self._seq + 1,
+                "time": when.isoformat(timespec="microseconds"),
+                "node": self.node,
+                "event": event,
+                "partner": partner,
+                "keys": keys or {},
+                "item_id": item_id,
+                "bytes": size,
+                "sha256": sha256,
+                "prev": self._prev,
+            }
+            if data:
+                ev["data"] = data
+            ev["hash"] = event_hash(ev)
+            line = canonical(ev) + b"\n"
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            try:
+                before = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    os.write(fd, line)
+                    if self.fsync:
+                        os.fdatasync(fd)
+                except OSError as exc:
+                    os.ftruncate(fd, before)  # never leave half a line behind
+                    raise fsio._wrap(exc) from exc
+            finally:
+                os.close(fd)
+            self._seq, self._prev = ev["seq"], ev["hash"]
+            self._seen = (name, before + len(line))
+            if new_file:
+                fsio.fsync_dir(self.dir)
+                self._save_head()
+        return ev
+
+    def close(self) -> None:
+        with self._locked():
+            self._load_tail()
+            self._save_head()
+        os.close(self._lock_fd)
+
+
+class _FileLock:
+    def __init__(self, tlock: threading.Lock, fd: int) -> None:
+        self.tlock, self.fd = tlock, fd
+
+    def __enter__(self) -> None:
+        self.tlock.acquire()
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.tlock.release()

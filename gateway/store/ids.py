@@ -1,0 +1,42 @@
+"""Spool item ids: sortable by creation time, unique across processes and restarts.
+
+Form: ``20260513T101530123456Z-9f3a1c07b2`` (UTC to the microsecond, then 40 random bits drawn once
+per process, then nothing else). Within a process the time part is strictly increasing, so two ids
+never collide; across processes the random part separates them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from datetime import UTC, datetime
+
+ID_RE = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{10}$")
+
+_lock = threading.Lock()
+_last_us = 0
+_token = ""
+_token_pid = -1
+
+
+def new_id() -> str:
+    global _last_us, _token, _token_pid
+    with _lock:
+        if _token_pid != os.getpid():  # a fork gets its own token
+            _token, _token_pid = os.urandom(5).hex(), os.getpid()
+        now_us = time.time_ns() // 1000
+        _last_us = max(now_us, _last_us + 1)
+        us = _last_us
+        token = _token
+    stamp = datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}{us % 1_000_000:06d}Z-{token}"
+
+
+def is_id(name: str) -> bool:
+    return bool(ID_RE.match(name))
+
+
+def id_time(item_id: str) -> datetime:
+    return datetime.strptime(item_id[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)

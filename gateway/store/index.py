@@ -1,0 +1,278 @@
+"""The index: SQLite (WAL) through sqlite-utils, a projection of the audit trail.
+
+Every change reaches the index as an audit event passed to :meth:`Index.apply` (the store appends
+the event first), so replaying the trail rebuilds it (see :mod:`gateway.store.rebuild`). The one
+exception is the control-number counter, which the index allocates itself, inside one transaction,
+before the allocation is audited.
+
+One connection, guarded by a lock, serves every thread: writes are short, and SQLite allows one
+writer anyway. Other processes (``gatewayctl``) may read and write too; WAL plus a busy timeout
+keeps them out of each other's way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from gateway.rules.docindex import InMemoryDocumentIndex, KeyKind
+
+LIFECYCLE = ("received", "acknowledged", "shipped", "invoiced", "paid", "rejected")
+KEY_KINDS: tuple[KeyKind, ...] = ("po_number", "shipment_id", "invoice_number", "sscc")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS interchanges (
+  partner TEXT NOT NULL, sender TEXT NOT NULL, control_number TEXT NOT NULL,
+  received_at TEXT NOT NULL, item_id TEXT, seq INTEGER);
+CREATE INDEX IF NOT EXISTS interchanges_dup ON interchanges (partner, sender, control_number, received_at);
+CREATE TABLE IF NOT EXISTS messages (
+  partner TEXT NOT NULL, message_id TEXT NOT NULL, direction TEXT NOT NULL, item_id TEXT,
+  at TEXT NOT NULL, mdn_status TEXT, mdn_at TEXT, PRIMARY KEY (partner, message_id, direction));
+CREATE TABLE IF NOT EXISTS documents (
+  doc_id TEXT PRIMARY KEY, partner TEXT NOT NULL, kind TEXT NOT NULL, received_at TEXT NOT NULL,
+  state TEXT NOT NULL, state_at TEXT, item_id TEXT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS doc_keys (
+  doc_id TEXT NOT NULL, partner TEXT NOT NULL, key_kind TEXT NOT NULL, value TEXT NOT NULL,
+  received_at TEXT NOT NULL, kind TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS doc_keys_lookup ON doc_keys (partner, key_kind, value, received_at);
+CREATE INDEX IF NOT EXISTS doc_keys_doc ON doc_keys (doc_id);
+CREATE TABLE IF NOT EXISTS deliveries (
+  item_id TEXT NOT NULL, destination TEXT NOT NULL, idempotency_key TEXT, state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_retry_at TEXT, last_error TEXT, updated_at TEXT,
+  PRIMARY KEY (item_id, destination));
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_retry_at);
+CREATE TABLE IF NOT EXISTS control_numbers (
+  partner TEXT NOT NULL, level TEXT NOT NULL, value INTEGER NOT NULL, allocations INTEGER NOT NULL,
+  updated_at TEXT, PRIMARY KEY (partner, level));
+CREATE TABLE IF NOT EXISTS control_number_log (
+  partner TEXT NOT NULL, level TEXT NOT NULL, value INTEGER NOT NULL, allocations INTEGER NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _iso(value: datetime | str) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def document_keys(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """The business keys of a canonical document, by kind (same reading as the in-memory index)."""
+    return {k: sorted(InMemoryDocumentIndex.keys(doc, k)) for k in KEY_KINDS}
+
+
+class Index:
+    """Implements :class:`gateway.rules.docindex.DocumentIndex` plus the gateway's own lookups."""
+
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self.path = path
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self.lock = threading.RLock()
+        with self.lock:
+            self.db.enable_wal()
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self.lock:
+            cur = self.db.execute(sql, params)
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    # -- applying audit events -------------------------------------------------------------
+    def apply(self, ev: dict[str, Any], body: dict[str, Any] | None = None) -> None:
+        """Project one audit event into the tables (events that change nothing are ignored)."""
+        kind = ev["event"]
+        handler = getattr(self, "_on_" + kind.replace(".", "_"), None)
+        if handler is None:
+            return
+        with self.lock, self.db.atomic():
+            handler(ev, ev.get("keys") or {}, ev.get("data") or {}, body)
+
+    def _on_item_received(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+        if keys.get("message_id") and ev.get("partner"):
+            self.db["messages"].insert(
+                {"partner": ev["partner"], "message_id": keys["message_id"], "direction": "in",
+                 "item_id": ev["item_id"], "at": ev["time"]},
+                ignore=True,
+            )
+
+    def _on_message_sent(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+        self.db["messages"].insert(
+            {"partner": ev["partner"], "message_id": keys["message_id"], "direction": "out",
+             "item_id": ev.get("item_id"), "at": ev["time"]},
+            replace=True,
+        )
+
+    def _on_mdn_received(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+        self.db.execute(
+            "UPDATE messages SET mdn_status = ?, mdn_at = ? WHERE partner = ? AND message_id = ? AND direction = 'out'",
+            (data.get("status"), ev["time"], ev["partner"], keys["message_id"]),
+        )
+
+    def _on_interchange_received(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+        self.db["interchanges"].insert(
+            {"partner": ev["partner"], "sender": keys["sender"], "control_number": keys["control_number"],
+             "received_at": data.get("received_at") or ev["time"], "item_id": ev.get("item_id"), "seq": ev["seq"]}
+        )
+
+    def _on_document_indexed(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], body: Any) -> None:
+        doc = body if body is not None else data.get("document")
+        if doc is None:
+            raise ValueError(f"document {keys.get('doc_id')!r}: body not available")
+        doc_id, received = doc["doc_id"], _iso(doc.get("received_at") or ev["time"])
+        self.db.execute("DELETE FROM doc_keys WHERE doc_id = ?", (doc_id,))
+        self.db["documents"].insert(
+            {"doc_id": doc_id, "partner": doc["partner"], "kind": doc["document"], "received_at": received,
+             "state": data.get("state", "received"), "state_at": ev["time"], "item_id": ev.get("item_id"),
+             "body": json.dumps(doc, sort_keys=True)},
+            replace=True,
+        )
+        rows = [
+            {"doc_id": doc_id, "partner": doc["partner"], "key_kind": k, "value": v, "received_at": received,
+             "kind": doc["document"]}
+            for k, values in document_keys(doc).items()
+            for v in values
+        ]
+        if rows:
+            self.db["doc_keys"].insert_all(rows)
+
+    def _on_document_state(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+        self.db.execute(
+            "UPDATE documents SET state = ?, state_at = ? WHERE doc_id = ?", (data["state"], ev["time"], keys["doc_id"])
+        )
+
+    def _on_delivery_scheduled(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+        self.db["deliveries"].insert(
+            {"item_id": ev["item_id"], "destination": data["destination"], "idempotency_key": data.get("idempotency_key"),
+             "state": "pending", "attempts": 0, "next_retry_at": data.get("next_retry_at") or ev["time"],
+             "last_error": None, "updated_at": ev["time"]},
+            replace=True,
+        )
+
+    def _on_delivery_attempted(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+        state = "delivered" if data.get("ok") else ("failed" if data.get("next_retry_at") is None else "pending")
+        self.db.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, state = ?, next_retry_at = ?, last_error = ?, updated_at = ?"
+            " WHERE item_id = ? AND destination = ?",
+            (state, data.get("next_retry_at"), data.get("error"), ev["time"], ev["item_id"], data["destination"]),
+        )
+
+    def _on_control_number_allocated(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+        # Live allocations are written by allocate_control_number; this runs on rebuild only.
+        self.db.execute(
+            "INSERT INTO control_numbers VALUES (?, ?, ?, ?, ?) ON CONFLICT (partner, level) DO UPDATE SET"
+            " value = excluded.value, allocations = excluded.allocations, updated_at = excluded.updated_at"
+            " WHERE excluded.allocations > control_numbers.allocations",
+            (ev["partner"], data["level"], data["value"], data["allocations"], ev["time"]),
+        )
+        self.db["control_number_log"].insert(
+            {"partner": ev["partner"], "level": data["level"], "value": data["value"],
+             "allocations": data["allocations"], "at": ev["time"]}
+        )
+
+    # -- control numbers -------------------------------------------------------------------
+    def allocate_control_number(self, partner: str, level: str, limit: int, at: str) -> tuple[int, int]:
+        """Take the next number for (partner, level) in one transaction; return (value, allocations)."""
+        with self.lock, self.db.atomic():
+            row = self.db.execute(
+                "SELECT value, allocations FROM control_numbers WHERE partner = ? AND level = ?", (partner, level)
+            ).fetchone()
+            value, allocations = (row[0] % limit) + 1 if row else 1, (row[1] if row else 0) + 1
+            self.db.execute(
+                "INSERT OR REPLACE INTO control_numbers VALUES (?, ?, ?, ?, ?)", (partner, level, value, allocations, at)
+            )
+            self.db.execute(
+                "INSERT INTO control_number_log VALUES (?, ?, ?, ?, ?)", (partner, level, value, allocations, at)
+            )
+        return value, allocations
+
+    def control_number(self, partner: str, level: str) -> int | None:
+        rows = self._rows("SELECT value FROM control_numbers WHERE partner = ? AND level = ?", (partner, level))
+        return rows[0]["value"] if rows else None
+
+    # -- duplicate detection and message matching -----------------------------------------
+    def interchange_seen(self, partner: str, sender: str, control_number: str, since: datetime | str) -> str | None:
+        """The spool item of an earlier interchange with this sender and control number at or after
+        ``since``, or ``None``."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT item_id FROM interchanges WHERE partner = ? AND sender = ? AND control_number = ?"
+                " AND received_at >= ? ORDER BY received_at LIMIT 1",
+                (partner, sender, control_number, _iso(since)),
+            ).fetchone()
+        return row[0] if row else None
+
+    def message(self, partner: str, message_id: str, direction: str = "in") -> dict[str, Any] | None:
+        rows = self._rows(
+            "SELECT * FROM messages WHERE partner = ? AND message_id = ? AND direction = ?", (partner, message_id, direction)
+        )
+        return rows[0] if rows else None
+
+    # -- documents (the DocumentIndex protocol) --------------------------------------------
+    def documents_for_po(self, partner: str, po_number: str, kind: str) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT d.body FROM documents d WHERE d.doc_id IN (SELECT doc_id FROM doc_keys WHERE partner = ?"
+            " AND key_kind = 'po_number' AND value = ? AND kind = ?) ORDER BY d.received_at, d.doc_id",
+            (partner, po_number, kind),
+        )
+        return [json.loads(r["body"]) for r in rows]
+
+    def key_used(
+        self, partner: str, key_kind: KeyKind, value: str, since: datetime, exclude_doc_id: str | None = None
+    ) -> bool:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT 1 FROM doc_keys WHERE partner = ? AND key_kind = ? AND value = ? AND received_at >= ?"
+                " AND doc_id IS NOT ? LIMIT 1",
+                (partner, key_kind, value, _iso(since), exclude_doc_id),
+            ).fetchone()
+        return row is not None
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM documents WHERE doc_id = ?", (doc_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["body"] = json.loads(row["body"])
+        return row
+
+    def documents_for_item(self, item_id: str) -> list[str]:
+        return [r["doc_id"] for r in self._rows("SELECT doc_id FROM documents WHERE item_id = ? ORDER BY doc_id", (item_id,))]
+
+    # -- deliveries -----------------------------------------------------------------------
+    def deliveries(self, item_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM deliveries WHERE item_id = ? ORDER BY destination", (item_id,))
+
+    def due_deliveries(self, now: datetime | str, limit: int = 100) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT * FROM deliveries WHERE state = 'pending' AND next_retry_at <= ? ORDER BY next_retry_at LIMIT ?",
+            (_iso(now), limit),
+        )
+
+    # -- comparing two indexes (rebuild check) --------------------------------------------
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table's content, in a canonical order (for comparing a rebuilt index)."""
+        out = {}
+        with self.lock:
+            for table in ("interchanges", "messages", "documents", "doc_keys", "deliveries", "control_numbers"):
+                cols = [c for c in self.db[table].columns_dict if c not in ("seq",)]
+                rows = self.db.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall()
+                out[table] = sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r))
+        return out

@@ -1,0 +1,140 @@
+"""Crash recovery, run when the store opens (under the spool lock).
+
+Rules, in order:
+
+1. ``.tmp-*`` files are unfinished writes: removed (a ``put`` never returns before its renames).
+2. An item is where its payload file is. A meta file with no payload beside it is either an unfinished
+   ``put`` (no payload anywhere: removed) or the stale side of an interrupted ``move`` (removed).
+   A payload whose own meta is missing gets the meta found elsewhere, with a "recovered" history step;
+   a payload with no meta at all is quarantined in ``failed/`` (never dropped).
+3. When the last run did not close cleanly and the spool syncs with ``syncfs``, items that were never
+   moved are checked against their recorded size and SHA-256: a mismatch is an unfinished ``put``
+   whose data did not reach the disk, and is removed.
+4. Items in ``work/`` go back to the state they were claimed from (usually ``in/``), so they are
+   processed again, exactly once more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import structlog
+
+from gateway.store import fsio
+from gateway.store.ids import is_id
+from gateway.store.spool import META_SUFFIX, Spool, encode_meta, read_meta, utcnow
+
+log = structlog.get_logger()
+
+
+@dataclass
+class RecoveryReport:
+    temp_removed: int = 0
+    stale_meta_removed: int = 0
+    meta_restored: int = 0
+    quarantined: list[str] = field(default_factory=list)
+    incomplete_removed: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+
+
+def recover(spool: Spool, unclean: bool) -> RecoveryReport:
+    rep = RecoveryReport()
+    payloads: dict[str, list[str]] = {}
+    metas: dict[str, list[str]] = {}
+    for state in spool.states():
+        d = spool.dir(state)
+        for name in os.listdir(d):
+            if name.startswith(fsio.TMP_PREFIX):
+                os.unlink(os.path.join(d, name))
+                rep.temp_removed += 1
+            elif name.endswith(META_SUFFIX) and is_id(name[: -len(META_SUFFIX)]):
+                metas.setdefault(name[: -len(META_SUFFIX)], []).append(state)
+            elif is_id(name):
+                payloads.setdefault(name, []).append(state)
+    for item_id, states in metas.items():
+        for state in states:
+            if state not in payloads.get(item_id, []):
+                if item_id in payloads and not _has_meta(spool, item_id, payloads[item_id][0]):
+                    _restore_meta(spool, item_id, state, payloads[item_id][0])
+                    rep.meta_restored += 1
+                os.unlink(os.path.join(spool.dir(state), item_id + META_SUFFIX))
+                rep.stale_meta_removed += 1
+    for item_id, states in payloads.items():
+        if not _has_meta(spool, item_id, states[0]):
+            _quarantine(spool, item_id, states[0])
+            rep.quarantined.append(item_id)
+    if unclean and spool.sync == "syncfs":
+        _verify_fresh(spool, rep)
+    for item_id in spool.list("work"):
+        it = spool.item(item_id)
+        history = it.meta.get("history", [])
+        back = history[-2]["state"] if len(history) >= 2 and history[-2]["state"] != "work" else "in"
+        spool.move(item_id, back, "requeued after restart")
+        rep.requeued.append(item_id)
+    fsio.make_durable(spool.sync, [spool.dir(s) for s in spool.states()])
+    if rep.temp_removed or rep.stale_meta_removed or rep.quarantined or rep.incomplete_removed or rep.requeued:
+        log.info("spool.recovered", **{k: v if isinstance(v, int) else len(v) for k, v in vars(rep).items()})
+    return rep
+
+
+def _has_meta(spool: Spool, item_id: str, state: str) -> bool:
+    return os.path.exists(os.path.join(spool.dir(state), item_id + META_SUFFIX))
+
+
+def _restore_meta(spool: Spool, item_id: str, from_state: str, to_state: str) -> None:
+    meta = read_meta(os.path.join(spool.dir(from_state), item_id + META_SUFFIX))
+    meta["state"] = to_state
+    meta.setdefault("history", []).append({"state": to_state, "at": utcnow(), "note": "recovered"})
+    _write_meta(spool, to_state, item_id, meta)
+
+
+def _write_meta(spool: Spool, state: str, item_id: str, meta: dict[str, object]) -> None:
+    final = os.path.join(spool.dir(state), item_id + META_SUFFIX)
+    tmp = os.path.join(spool.dir(state), fsio.TMP_PREFIX + item_id + META_SUFFIX)
+    fsio.write_new(tmp, encode_meta(meta), True)
+    os.replace(tmp, final)
+
+
+def _quarantine(spool: Spool, item_id: str, state: str) -> None:
+    src = os.path.join(spool.dir(state), item_id)
+    dst = os.path.join(spool.dir("failed"), item_id)
+    size = os.path.getsize(src)
+    meta = {
+        "id": item_id,
+        "state": "failed",
+        "size": size,
+        "sha256": _sha(src),
+        "reason": f"found in {state}/ without its meta file after a crash",
+        "history": [{"state": "failed", "at": utcnow(), "note": "quarantined by recovery"}],
+    }
+    _write_meta(spool, "failed", item_id, meta)
+    os.rename(src, dst)
+    log.warning("spool.quarantined", item_id=item_id, state=state)
+
+
+def _verify_fresh(spool: Spool, rep: RecoveryReport) -> None:
+    for state in spool.states():
+        for item_id in spool.list(state):
+            path = os.path.join(spool.dir(state), item_id)
+            try:
+                meta = read_meta(path + META_SUFFIX)
+            except ValueError:
+                meta = {}
+            if len(meta.get("history", [])) > 1:
+                continue  # moved since its put returned, so it was durable
+            if meta.get("size") == os.path.getsize(path) and meta.get("sha256") == _sha(path):
+                continue
+            os.unlink(path)
+            fsio._unlink_quiet(path + META_SUFFIX)
+            rep.incomplete_removed.append(item_id)
+            log.warning("spool.incomplete_put_removed", item_id=item_id, state=state)
+
+
+def _sha(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,235 @@
+"""The durable spool: one folder per state, one item per payload file plus ``<id>.meta.json``.
+
+An item is in the state whose folder holds its payload file. Writes go to ``.tmp-*`` files in the
+target folder first and become visible by rename; ``put`` and ``move`` return only once the result is
+durable (see :mod:`gateway.store.fsio` for the two sync modes). Crash recovery lives in
+:mod:`gateway.store.recovery`.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.store import fsio
+from gateway.store.ids import is_id, new_id
+
+META_SUFFIX = ".meta.json"
+STATE_RE = re.compile(r"^(?:[a-z][a-z0-9_-]*|out/[A-Za-z0-9][A-Za-z0-9_.-]*)$")
+RESERVED = {"audit", "out", "tmp"}
+BASE_STATES = ("in", "work", "done", "failed")
+
+
+class ItemNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolItem:
+    id: str
+    state: str
+    meta: dict[str, Any]
+    path: str  # the payload file
+
+    @property
+    def meta_path(self) -> str:
+        return self.path + META_SUFFIX
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def encode_meta(meta: dict[str, Any]) -> bytes:
+    return (json.dumps(meta, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+class Spool:
+    def __init__(self, root: str, sync: str = "fsync") -> None:
+        if sync not in fsio.SYNC_MODES:
+            raise ValueError(f"spool sync mode must be one of {fsio.SYNC_MODES}, not {sync!r}")
+        self.root = os.path.abspath(root)
+        self.sync = sync
+        self._move_lock = threading.Lock()
+        os.makedirs(self.root, exist_ok=True)
+        for state in BASE_STATES:
+            os.makedirs(self.dir(state), exist_ok=True)
+
+    # -- paths -------------------------------------------------------------------------------
+    def dir(self, state: str) -> str:
+        if not STATE_RE.match(state) or state in RESERVED:
+            raise ValueError(f"bad spool state {state!r}: use in, work, done, failed or out/<destination>")
+        return os.path.join(self.root, *state.split("/"))
+
+    def states(self) -> list[str]:
+        found = [s for s in sorted(os.listdir(self.root)) if STATE_RE.match(s) and s not in RESERVED]
+        found = [s for s in found if os.path.isdir(os.path.join(self.root, s))]
+        out_dir = os.path.join(self.root, "out")
+        if os.path.isdir(out_dir):
+            found += [f"out/{d}" for d in sorted(os.listdir(out_dir)) if STATE_RE.match(f"out/{d}")]
+        return found
+
+    def _ensure(self, state: str) -> str:
+        d = self.dir(state)
+        if not os.path.isdir(d):
+            os.makedirs(d, exist_ok=True)
+            fsio.fsync_dir(os.path.dirname(d))
+        return d
+
+    # -- writing -----------------------------------------------------------------------------
+    def _new_meta(self, item_id: str, state: str, meta: dict[str, Any], size: int, sha: str) -> dict[str, Any]:
+        now = utcnow()
+        full = dict(meta)
+        full.setdefault("received_at", now)
+        full.update(id=item_id, state=state, size=size, sha256=sha)
+        full["history"] = [{"state": state, "at": now, "note": full.pop("note", "stored")}]
+        return full
+
+    def put(self, state: str, payload: bytes, meta: dict[str, Any]) -> str:
+        """Store ``payload`` durably in ``state``; return its id once it is on disk."""
+        d = self._ensure(state)
+        item_id = new_id()
+        full = self._new_meta(item_id, state, meta, len(payload), hashlib.sha256(payload).hexdigest())
+        sync = self.sync == "fsync"
+        tmp_payload = os.path.join(d, fsio.TMP_PREFIX + item_id)
+        tmp_meta = tmp_payload + META_SUFFIX
+        final = os.path.join(d, item_id)
+        try:
+            fsio.write_new(tmp_payload, payload, sync)
+            fsio.write_new(tmp_meta, encode_meta(full), sync)
+            os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
+            os.rename(tmp_payload, final)
+            fsio.make_durable(self.sync, [d])
+        except BaseException:
+            for p in (tmp_payload, tmp_meta, final, final + META_SUFFIX):
+                fsio._unlink_quiet(p)  # a put that fails leaves nothing behind
+            raise
+        return item_id
+
+    def put_file(self, state: str, path: str, meta: dict[str, Any]) -> str:
+        """Move the file at ``path`` into the spool as a new item in ``state``; return its id."""
+        d = self._ensure(state)
+        item_id = new_id()
+        final = os.path.join(d, item_id)
+        tmp_meta = os.path.join(d, fsio.TMP_PREFIX + item_id + META_SUFFIX)
+        src = os.path.abspath(path)
+        digest, size = hashlib.sha256(), 0
+        with open(src, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+        full = self._new_meta(item_id, state, meta, size, digest.hexdigest())
+        sync = self.sync == "fsync"
+        try:
+            if sync:
+                fsio.fsync_file(src)
+            fsio.write_new(tmp_meta, encode_meta(full), sync)
+            os.rename(tmp_meta, final + META_SUFFIX)
+            try:
+                os.rename(src, final)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                self._copy_in(src, final, sync)
+                os.unlink(src)
+            fsio.make_durable(self.sync, [d, os.path.dirname(src)])
+        except BaseException:
+            fsio._unlink_quiet(tmp_meta)
+            if not os.path.exists(final):
+                fsio._unlink_quiet(final + META_SUFFIX)
+            raise
+        return item_id
+
+    def _copy_in(self, src: str, final: str, sync: bool) -> None:
+        tmp = os.path.join(os.path.dirname(final), fsio.TMP_PREFIX + os.path.basename(final))
+        with open(src, "rb") as fin, open(tmp, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+            fout.flush()
+            if sync:
+                os.fsync(fout.fileno())
+        os.rename(tmp, final)
+
+    # -- reading -----------------------------------------------------------------------------
+    def list(self, state: str) -> list[str]:
+        """Ids of the items in ``state``, oldest first."""
+        d = self.dir(state)
+        try:
+            return sorted(n for n in os.listdir(d) if is_id(n))
+        except FileNotFoundError:
+            return []
+
+    def find(self, item_id: str) -> SpoolItem | None:
+        if not is_id(item_id):
+            return None
+        for state in self.states():
+            path = os.path.join(self.dir(state), item_id)
+            if os.path.exists(path):
+                try:
+                    return SpoolItem(item_id, state, read_meta(path + META_SUFFIX), path)
+                except FileNotFoundError:
+                    continue  # moved meanwhile
+        return None
+
+    def item(self, item_id: str) -> SpoolItem:
+        found = self.find(item_id)
+        if found is None:
+            raise ItemNotFound(f"no spool item {item_id!r}")
+        return found
+
+    def get(self, item_id: str) -> tuple[bytes, dict[str, Any]]:
+        it = self.item(item_id)
+        with open(it.path, "rb") as f:
+            return f.read(), it.meta
+
+    # -- moving ------------------------------------------------------------------------------
+    def move(self, item_id: str, to_state: str, note: str = "", update: dict[str, Any] | None = None) -> SpoolItem:
+        """Move an item to ``to_state`` (atomic rename), recording the step in its meta history."""
+        with self._move_lock:
+            return self._move(self.item(item_id), to_state, note, update)
+
+    def claim(self, state_from: str = "in", state_to: str = "work") -> SpoolItem | None:
+        """Take the oldest item of ``state_from`` into ``state_to``; ``None`` when there is none."""
+        with self._move_lock:
+            for item_id in self.list(state_from):
+                path = os.path.join(self.dir(state_from), item_id)
+                try:
+                    it = SpoolItem(item_id, state_from, read_meta(path + META_SUFFIX), path)
+                    return self._move(it, state_to, "claimed", None)
+                except FileNotFoundError:
+                    continue  # moved by another process (replay) meanwhile
+        return None
+
+    def _move(self, it: SpoolItem, to_state: str, note: str, update: dict[str, Any] | None) -> SpoolItem:
+        src_dir = os.path.dirname(it.path)
+        dst_dir = self._ensure(to_state)
+        if src_dir == dst_dir:
+            return it
+        meta = dict(it.meta, **(update or {}))
+        meta["state"] = to_state
+        meta["history"] = [*it.meta.get("history", []), {"state": to_state, "at": utcnow(), "note": note}]
+        dst = os.path.join(dst_dir, it.id)
+        tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
+        fsio.write_new(tmp_meta, encode_meta(meta), self.sync == "fsync")
+        os.rename(tmp_meta, dst + META_SUFFIX)
+        try:
+            os.rename(it.path, dst)  # the commit point: the item is where its payload is
+        except BaseException:
+            fsio._unlink_quiet(dst + META_SUFFIX)
+            raise
+        fsio._unlink_quiet(it.meta_path)
+        fsio.make_durable(self.sync, [dst_dir, src_dir])
+        return SpoolItem(it.id, to_state, meta, dst)
+
+
+def read_meta(path: str) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        meta: dict[str, Any] = json.loads(f.read())
+    return meta

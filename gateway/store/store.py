@@ -1,0 +1,232 @@
+"""The store facade: spool + index + audit trail, opened together under the spool lock.
+
+Every operation that changes what the gateway knows appends an audit event first and then
+projects it into the index, so the trail alone can rebuild the index. All methods block (fsync,
+SQLite); the daemon calls them off the reactor thread. They are safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from gateway.store import fsio
+from gateway.store.audit import AuditLog, day_files
+from gateway.store.controlnumbers import ControlNumbers
+from gateway.store.ids import id_time
+from gateway.store.index import LIFECYCLE, Index, document_keys
+from gateway.store.lock import SpoolLock
+from gateway.store.recovery import RecoveryReport, recover
+from gateway.store.spool import Spool, SpoolItem
+from gateway.transport.inbox import Received
+
+log = structlog.get_logger()
+DIRTY = ".open"
+
+
+class Store:
+    def __init__(self, spool: Spool, index: Index, audit: AuditLog, lock: SpoolLock, node: str) -> None:
+        self.spool, self.index, self.audit, self._lock, self.node = spool, index, audit, lock, node
+        self.control_numbers = ControlNumbers(self)
+        self.recovery = RecoveryReport()
+
+    @classmethod
+    def open(
+        cls,
+        spool_dir: str,
+        audit_dir: str,
+        index_path: str,
+        node: str = "gw1",
+        sync: str = "fsync",
+        audit_fsync: bool = True,
+    ) -> Store:
+        """Lock the spool (``StoreLocked`` if another process holds it), recover, open index and trail."""
+        os.makedirs(spool_dir, exist_ok=True)
+        lock = SpoolLock(spool_dir)
+        lock.acquire(node)
+        try:
+            dirty = os.path.join(spool_dir, DIRTY)
+            unclean = os.path.exists(dirty)
+            spool = Spool(spool_dir, sync)
+            report = recover(spool, unclean)
+            if not unclean:
+                fsio.write_new(dirty, f"{os.getpid()}\n".encode(), True)
+                fsio.fsync_dir(spool.root)
+            os.makedirs(os.path.dirname(os.path.abspath(index_path)), exist_ok=True)
+            store = cls(spool, Index(index_path), AuditLog(audit_dir, node, fsync=audit_fsync), lock, node)
+            store.recovery = report
+            store._audit_unrecorded_arrivals()
+            for item_id in report.requeued:
+                store.record("item.requeued", item_id=item_id, data={"reason": "in work/ at restart"})
+            for item_id in report.quarantined:
+                store.record("item.failed", item_id=item_id, data={"reason": "payload without meta after a crash"})
+        except BaseException:
+            lock.release()
+            raise
+        log.info("store.opened", spool=spool.root, unclean=unclean, node=node)
+        return store
+
+    def close(self) -> None:
+        self.index.close()
+        self.audit.close()
+        fsio._unlink_quiet(os.path.join(self.spool.root, DIRTY))
+        fsio.fsync_dir(self.spool.root)
+        self._lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the one write path ------------------------------------------------------------------
+    def record(
+        self,
+        event: str,
+        *,
+        partner: str | None = None,
+        keys: dict[str, Any] | None = None,
+        item_id: str | None = None,
+        size: int | None = None,
+        sha256: str | None = None,
+        data: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Append an audit event, then project it into the index."""
+        ev = self.audit.append(
+            event, partner=partner, keys=keys, item_id=item_id, size=size, sha256=sha256, data=data
+        )
+        self.index.apply(ev, body)
+        return ev
+
+    # -- inbound (the transport.inbox.Inbox protocol) ------------------------------------------
+    def _received_meta(self, received: Received) -> dict[str, Any]:
+        meta = {"partner": received.partner, "transport": received.transport, "message_id": received.message_id}
+        if received.filename:
+            meta["filename"] = received.filename
+        if received.extra:
+            meta["extra"] = json.loads(json.dumps(received.extra, default=str))
+        return meta
+
+    def _audit_received(self, item_id: str, meta: dict[str, Any]) -> None:
+        keys = {k: meta[k] for k in ("message_id", "filename") if meta.get(k)}
+        self.record(
+            "item.received", partner=meta.get("partner"), keys=keys, item_id=item_id, size=meta["size"],
+            sha256=meta["sha256"], data={"transport": meta.get("transport"), "state": meta["state"]},
+        )
+
+    def accept(self, payload: bytes, received: Received) -> str:
+        item_id = self.spool.put("in", payload, self._received_meta(received))
+        self._audit_received(item_id, self.spool.item(item_id).meta)
+        return item_id
+
+    def accept_file(self, path: str, received: Received) -> str:
+        item_id = self.spool.put_file("in", path, self._received_meta(received))
+        self._audit_received(item_id, self.spool.item(item_id).meta)
+        return item_id
+
+    def _audit_unrecorded_arrivals(self) -> None:
+        """Audit items a crash left in ``in/`` between their put and their audit event."""
+        pending = self.spool.list("in")
+        if not pending:
+            return
+        files = day_files(self.audit.dir)
+        first = id_time(pending[0]).strftime("%Y-%m-%d") + ".jsonl"
+        known: set[str] = set()
+        for name in (f for f in files if f >= first):
+            with open(os.path.join(self.audit.dir, name), "rb") as f:
+                known.update(ev["item_id"] for ev in map(json.loads, f) if ev["event"] == "item.received")
+        for item_id in pending:
+            if item_id not in known:
+                meta = self.spool.item(item_id).meta
+                if len(meta.get("history", [])) == 1:
+                    self._audit_received(item_id, meta)
+
+    # -- spool moves, audited ------------------------------------------------------------------
+    def move(self, item_id: str, to_state: str, note: str = "", **data: Any) -> SpoolItem:
+        it = self.spool.move(item_id, to_state, note, {"reason": data["reason"]} if "reason" in data else None)
+        self.record("item.moved", partner=it.meta.get("partner"), item_id=item_id, data={"to": to_state, "note": note, **data})
+        return it
+
+    def fail(self, item_id: str, reason: str) -> SpoolItem:
+        it = self.spool.move(item_id, "failed", reason, {"reason": reason})
+        self.record("item.failed", partner=it.meta.get("partner"), item_id=item_id, data={"reason": reason})
+        return it
+
+    def replay(self, item_id: str, by: str = "operator") -> SpoolItem:
+        it = self.spool.item(item_id)
+        if it.state != "failed":
+            raise ValueError(f"item {item_id} is in {it.state}/, not failed/: only failed items are replayed")
+        it = self.spool.move(item_id, "in", f"replayed by {by}", {"reason": None})
+        self.record("item.replayed", partner=it.meta.get("partner"), item_id=item_id, data={"by": by})
+        return it
+
+    # -- interchanges, messages, documents, deliveries ----------------------------------------
+    def record_interchange(
+        self, partner: str, sender: str, control_number: str, item_id: str | None, received_at: datetime | None = None
+    ) -> None:
+        data = {"received_at": received_at.astimezone(UTC).isoformat(timespec="microseconds")} if received_at else None
+        keys = {"sender": sender, "control_number": control_number}
+        self.record("interchange.received", partner=partner, keys=keys, item_id=item_id, data=data)
+
+    def duplicate_interchange(
+        self, partner: str, sender: str, control_number: str, window: timedelta, now: datetime | None = None
+    ) -> str | None:
+        since = (now or datetime.now(UTC)) - window
+        return self.index.interchange_seen(partner, sender, control_number, since)
+
+    def index_document(self, doc: dict[str, Any], item_id: str | None = None, state: str = "received") -> None:
+        """Index a canonical document; without ``item_id`` its body goes into the audit event."""
+        if state not in LIFECYCLE:
+            raise ValueError(f"unknown lifecycle state {state!r}")
+        keys: dict[str, Any] = {"doc_id": doc["doc_id"], "document": doc["document"]}
+        found = document_keys(doc)
+        if len(found["po_number"]) == 1:
+            keys["po_number"] = found["po_number"][0]
+        elif found["po_number"]:
+            keys["po_numbers"] = found["po_number"]
+        for kind in ("shipment_id", "invoice_number"):
+            if found[kind]:
+                keys[kind] = found[kind][0]
+        if found["sscc"]:
+            keys["ssccs"] = found["sscc"]
+        data: dict[str, Any] = {"state": state}
+        if item_id is None:
+            data["document"] = doc
+        self.record("document.indexed", partner=doc["partner"], keys=keys, item_id=item_id, data=data, body=doc)
+
+    def set_document_state(self, doc_id: str, state: str) -> None:
+        if state not in LIFECYCLE:
+            raise ValueError(f"unknown lifecycle state {state!r}")
+        row = self.index.document(doc_id)
+        if row is None:
+            raise KeyError(f"no document {doc_id!r}")
+        self.record("document.state", partner=row["partner"], keys={"doc_id": doc_id}, data={"state": state})
+
+    def message_sent(self, partner: str, message_id: str, item_id: str | None) -> None:
+        self.record("message.sent", partner=partner, keys={"message_id": message_id}, item_id=item_id)
+
+    def mdn_received(self, partner: str, message_id: str, status: str) -> dict[str, Any] | None:
+        """Record an MDN; return the outbound message it answers (``None`` if unknown)."""
+        self.record("mdn.received", partner=partner, keys={"message_id": message_id}, data={"status": status})
+        return self.index.message(partner, message_id, "out")
+
+    def schedule_delivery(
+        self, item_id: str, destination: str, idempotency_key: str, next_retry_at: datetime | None = None
+    ) -> None:
+        data = {"destination": destination, "idempotency_key": idempotency_key}
+        if next_retry_at:
+            data["next_retry_at"] = next_retry_at.astimezone(UTC).isoformat(timespec="microseconds")
+        self.record("delivery.scheduled", item_id=item_id, data=data)
+
+    def delivery_attempted(
+        self, item_id: str, destination: str, ok: bool, error: str | None = None, next_retry_at: datetime | None = None
+    ) -> None:
+        data: dict[str, Any] = {"destination": destination, "ok": ok, "error": error, "next_retry_at": None}
+        if next_retry_at and not ok:
+            data["next_retry_at"] = next_retry_at.astimezone(UTC).isoformat(timespec="microseconds")
+        self.record("delivery.attempted", item_id=item_id, data=data)

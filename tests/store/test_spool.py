@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from gateway.store import ItemNotFound, Spool
+from gateway.store.ids import id_time, is_id, new_id
+
+
+@pytest.fixture(params=["fsync", "syncfs"])
+def spool(request: pytest.FixtureRequest, tmp_path: Path) -> Spool:
+    return Spool(str(tmp_path / "spool"), sync=request.param)
+
+
+def test_ids_sort_by_time_and_never_repeat() -> None:
+    ids = [new_id() for _ in range(5000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(is_id(i) for i in ids)
+    assert id_time(ids[0]) <= id_time(ids[-1])
+
+
+def test_put_writes_payload_and_meta(spool: Spool) -> None:
+    payload = b"ISA*00*...~" * 100
+    item_id = spool.put("in", payload, {"partner": "amazon-us", "transport": "as2", "message_id": "<m1@x>"})
+    data, meta = spool.get(item_id)
+    assert data == payload
+    assert meta["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert meta["size"] == len(payload)
+    assert meta["partner"] == "amazon-us" and meta["message_id"] == "<m1@x>"
+    assert meta["state"] == "in" and [h["state"] for h in meta["history"]] == ["in"]
+    assert sorted(os.listdir(spool.dir("in"))) == [item_id, item_id + ".meta.json"]
+
+
+def test_move_and_claim_record_history(spool: Spool) -> None:
+    a = spool.put("in", b"a", {"partner": "p"})
+    b = spool.put("in", b"b", {"partner": "p"})
+    first = spool.claim()
+    assert first is not None and first.id == a and first.state == "work"
+    assert spool.list("in") == [b]
+    done = spool.move(a, "out/erp", "mapped")
+    assert done.state == "out/erp"
+    assert os.path.exists(os.path.join(spool.root, "out", "erp", a))
+    assert [h["state"] for h in spool.item(a).meta["history"]] == ["in", "work", "out/erp"]
+    assert not os.path.exists(os.path.join(spool.dir("work"), a + ".meta.json"))
+    assert "out/erp" in spool.states()
+    assert spool.claim("in", "work").id == b  # type: ignore[union-attr]
+    assert spool.claim("in", "work") is None
+
+
+def test_put_file_moves_the_file_in(spool: Spool, tmp_path: Path) -> None:
+    upload = tmp_path / "spool" / "upload.edi"
+    upload.write_bytes(b"UNA:+.? 'UNB+UNOA:2...")
+    item_id = spool.put_file("in", str(upload), {"partner": "p", "transport": "sftp"})
+    assert not upload.exists()
+    data, meta = spool.get(item_id)
+    assert data == b"UNA:+.? 'UNB+UNOA:2..." and meta["size"] == len(data)
+
+
+def test_unknown_and_bad_states(spool: Spool) -> None:
+    with pytest.raises(ValueError):
+        spool.put("../etc", b"x", {})
+    with pytest.raises(ValueError):
+        spool.put("audit", b"x", {})
+    with pytest.raises(ItemNotFound):
+        spool.get(new_id())
+    assert spool.find("../../etc/passwd") is None
+
+
+def test_concurrent_claims_take_each_item_once(spool: Spool) -> None:
+    ids = {spool.put("in", str(i).encode(), {}) for i in range(60)}
+    taken: list[str] = []
+
+    def worker() -> None:
+        while (it := spool.claim()) is not None:
+            taken.append(it.id)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken) == sorted(ids)
+    assert spool.list("work") == sorted(ids)
