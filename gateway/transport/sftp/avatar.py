@@ -1,0 +1,158 @@
+"""The logged-in partner user: SFTP subsystem only; no shell, no exec, no pty, no forwarding."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from twisted.conch.avatar import ConchUser
+from twisted.conch.ssh import filetransfer, session
+from twisted.internet import defer, threads
+from twisted.logger import ILogObserver, Logger, LogLevel
+from zope.interface import provider
+
+from gateway.transport.inbox import Inbox, Received
+from gateway.transport.sftp.config import InboxDoneMode, SFTPLimits, SFTPUserConfig
+
+log = structlog.get_logger()
+
+
+@provider(ILogObserver)
+def _warnings_only(event: dict[str, Any]) -> None:
+    """conch's file transfer logs every packet at info; keep only warnings and worse."""
+    level = event.get("log_level")
+    if level is not None and level >= LogLevel.warn:
+        from twisted.logger import globalLogPublisher
+
+        globalLogPublisher(event)
+
+
+class UserState:
+    """What all sessions of one user share: the session count and the recently taken uploads."""
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.recent: OrderedDict[str, dict[str, int]] = OrderedDict()
+
+    def remember(self, virtual: str, attrs: dict[str, int]) -> None:
+        self.recent[virtual] = attrs
+        self.recent.move_to_end(virtual)
+        while len(self.recent) > 1000:
+            self.recent.popitem(last=False)
+
+
+class PartnerUser(ConchUser):
+    """The avatar of one SFTP login, jailed in ``root``."""
+
+    def __init__(
+        self,
+        config: SFTPUserConfig,
+        root: str,
+        state: UserState,
+        inbox: Inbox,
+        limits: SFTPLimits,
+        reactor: Any,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.root = root
+        self.state = state
+        self.inbox = inbox
+        self.limits = limits
+        self.reactor = reactor
+        self.remote = "?"
+        self.channelLookup[b"session"] = SFTPOnlySession
+        self.subsystemLookup[b"sftp"] = PartnerFileTransferServer
+
+    def log_event(self, event: str, **kw: Any) -> None:
+        level = "warning" if "escape" in event or "denied" in event or "too_large" in event else "info"
+        getattr(log, level)(event, partner=self.config.partner, user=self.config.name, remote=self.remote, **kw)
+
+    def in_thread(self, fn: Callable[[], Any]) -> defer.Deferred[Any]:
+        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), fn)
+
+    def fsync_dir(self, path: str) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def hand_off(self, real: str, virtual: str, name: str) -> str:
+        """Give a complete, fsynced upload to the gateway (blocking; runs in a thread)."""
+        size = os.stat(real).st_size
+        if self.config.inbox_done_mode is InboxDoneMode.KEEP:
+            done_dir = os.path.join(self.root, "inbox", ".done")
+            done = os.path.join(done_dir, name)
+            try:
+                os.unlink(done)
+            except FileNotFoundError:
+                pass
+            os.link(real, done)
+            self.fsync_dir(done_dir)
+        attrs = {"size": size, "permissions": 0o100640}
+        received = Received(
+            partner=self.config.partner,
+            transport="sftp",
+            message_id=f"{self.config.name}:/inbox/{name}",
+            filename=name,
+            extra={"user": self.config.name, "remote": self.remote, "size": size},
+        )
+        item_id = self.inbox.accept_file(real, received)
+        self.reactor.callFromThread(self.state.remember, f"/inbox/{name}", attrs)
+        self.log_event("sftp_upload_complete", path=virtual, name=name, bytes=size, item_id=item_id)
+        return item_id
+
+
+class SFTPOnlySession(session.SSHSession):
+    """A session channel that only starts the ``sftp`` subsystem."""
+
+    def _refuse(self, what: str) -> int:
+        self.avatar.log_event("sftp_session_request_denied", request=what)
+        return 0
+
+    def request_env(self, data: bytes) -> int:
+        return 0
+
+    def request_pty_req(self, data: bytes) -> int:
+        return 0
+
+    def request_window_change(self, data: bytes) -> int:
+        return 0
+
+    def request_x11_req(self, data: bytes) -> int:
+        return 0
+
+    def request_auth_agent_req_openssh_com(self, data: bytes) -> int:
+        return 0
+
+    def request_shell(self, data: bytes) -> int:
+        self.avatar.reactor.callLater(0, self.loseConnection)
+        return self._refuse("shell")
+
+    def request_exec(self, data: bytes) -> int:
+        self.avatar.reactor.callLater(0, self.loseConnection)
+        return self._refuse("exec")
+
+
+class PartnerFileTransferServer(filetransfer.FileTransferServer):
+    """SFTP protocol bound to our jailed server; marks open files aborted when the channel dies."""
+
+    _log = Logger(observer=_warnings_only)
+
+    def __init__(self, data: bytes | None = None, avatar: PartnerUser | None = None) -> None:
+        from gateway.transport.sftp.server import JailedSFTPServer
+
+        filetransfer.FileTransferBase.__init__(self)
+        assert avatar is not None
+        self.client = JailedSFTPServer(avatar)
+        self.openFiles: dict[bytes, Any] = {}
+        self.openDirs: dict[bytes, Any] = {}
+
+    def connectionLost(self, reason: Any) -> None:
+        for f in self.openFiles.values():
+            f.aborted = True
+        super().connectionLost(reason)
