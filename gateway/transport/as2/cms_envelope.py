@@ -1,0 +1,224 @@
+"""CMS EnvelopedData (RFC 5652, KeyTransRecipientInfo with RSA v1.5 or OAEP; 3DES/AES-CBC content) and
+CompressedData (RFC 3274, zlib)."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
+from cryptography.hazmat.primitives.ciphers import modes
+
+from gateway.transport.as2 import der
+from gateway.transport.as2.algorithms import (
+    CIPHER_BY_OID,
+    DIGEST_BY_OID,
+    ID_COMPRESSED_DATA,
+    ID_DATA,
+    ID_ENVELOPED_DATA,
+    ID_ZLIB,
+    MGF1,
+    RSA_ENCRYPTION,
+    RSAES_OAEP,
+    Cipher,
+    hash_for,
+)
+from gateway.transport.as2.errors import DecompressionFailed, DecryptionFailed
+from gateway.transport.as2.profiles import KeyPair
+
+_OAEP_SHA1 = der.seq(der.enc_oid(RSAES_OAEP), der.seq())  # RFC 4055 default parameters (SHA-1)
+
+
+def envelope(content: bytes, cert: x509.Certificate, cipher: Cipher, key_enc: str) -> bytes:
+    """A DER ContentInfo holding an EnvelopedData of ``content`` for the holder of ``cert``."""
+    key, iv = os.urandom(cipher.key_size), os.urandom(cipher.block)
+    pad = cipher.block - len(content) % cipher.block
+    enc = _Cipher(cipher.algorithm(key), modes.CBC(iv)).encryptor()
+    ciphertext = enc.update(content) + enc.update(bytes([pad]) * pad) + enc.finalize()
+    public = cert.public_key()
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise ValueError("only RSA certificates can be encrypted to")
+    if key_enc == "rsaes_oaep":
+        oaep = padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)
+        wrapped, alg = public.encrypt(key, oaep), _OAEP_SHA1
+    else:
+        wrapped, alg = (
+            public.encrypt(key, padding.PKCS1v15()),
+            der.seq(der.enc_oid(RSA_ENCRYPTION), der.ENC_NULL),
+        )
+    rid = der.seq(cert.issuer.public_bytes(), der.enc_int(cert.serial_number))
+    ktri = der.seq(der.enc_int(0), rid, alg, der.enc_octets(wrapped))
+    eci = der.seq(
+        der.enc_oid(ID_DATA),
+        der.seq(der.enc_oid(cipher.oid), der.enc_octets(iv)),
+        der.tlv(0x80, ciphertext),
+    )
+    body = der.seq(der.enc_int(0), der.set_of(ktri), eci)
+    return der.seq(der.enc_oid(ID_ENVELOPED_DATA), der.tlv(0xA0, body))
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    content: bytes
+    cipher: str  # canonical cipher name, e.g. "aes_128_cbc"
+    key_enc: str  # "rsaes_pkcs1v15" or "rsaes_oaep"
+    keypair: KeyPair
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    rid: tuple[bytes, int] | bytes
+    oaep: padding.OAEP | None
+    wrapped: bytes
+
+
+def _content_info(buf: bytes, oid: str, what: str) -> der.Node:
+    outer = der.items(buf, der.top(buf), der.SEQUENCE)
+    if len(outer) != 2 or der.oid_str(buf, outer[0]) != oid or outer[1][0] != 0xA0:
+        raise der.DerError(f"not a CMS {what}")
+    return der.items(buf, outer[1])[0]
+
+
+def _oaep(buf: bytes, params: der.Node | None) -> padding.OAEP:
+    h = mgf_h = "sha1"
+    if params is not None:
+        for p in der.children(buf, params):
+            if p[0] == 0xA0:
+                h = DIGEST_BY_OID.get(der.oid_str(buf, der.items(buf, der.items(buf, p)[0])[0]), "")
+            elif p[0] == 0xA1:
+                mgf = der.items(buf, der.items(buf, p)[0])
+                if der.oid_str(buf, mgf[0]) != MGF1:
+                    raise DecryptionFailed("unsupported OAEP mask generation function")
+                mgf_h = DIGEST_BY_OID.get(der.oid_str(buf, der.items(buf, mgf[1])[0]), "")
+            elif p[0] == 0xA2:
+                raise DecryptionFailed("OAEP labels are not supported")
+    if not h or not mgf_h:
+        raise DecryptionFailed("unsupported OAEP digest")
+    return padding.OAEP(padding.MGF1(hash_for(mgf_h)), hash_for(h), None)
+
+
+def _parse_envelope(buf: bytes) -> tuple[list[_Recipient], Cipher, bytes, bytes]:
+    env = der.items(buf, _content_info(buf, ID_ENVELOPED_DATA, "EnvelopedData"), der.SEQUENCE)
+    i = 2 if len(env) > 1 and env[1][0] == 0xA0 else 1  # skip originatorInfo
+    if len(env) < i + 2:
+        raise der.DerError("EnvelopedData too short")
+    recipients = []
+    for ri in der.children(buf, der.expect(env[i], der.SET, "recipientInfos")):
+        if ri[0] != der.SEQUENCE:  # kari [1], kekri [2], pwri [3], ori [4]: not for RSA
+            continue
+        f = der.items(buf, ri)
+        if len(f) != 4:
+            raise der.DerError("KeyTransRecipientInfo must have four fields")
+        if f[1][0] == der.SEQUENCE:
+            ias = der.items(buf, f[1])
+            rid: tuple[bytes, int] | bytes = (der.raw(buf, ias[0]), der.integer(buf, ias[1]))
+        else:
+            rid = der.octets(buf, der.expect(f[1], 0x80, "subjectKeyIdentifier"))
+        alg = der.items(buf, f[2], der.SEQUENCE)
+        a_oid = der.oid_str(buf, alg[0])
+        if a_oid == RSAES_OAEP:
+            oaep: padding.OAEP | None = _oaep(
+                buf, alg[1] if len(alg) > 1 and alg[1][0] == der.SEQUENCE else None
+            )
+        elif a_oid == RSA_ENCRYPTION:
+            oaep = None
+        else:
+            continue
+        recipients.append(
+            _Recipient(rid, oaep, der.octets(buf, der.expect(f[3], der.OCTET_STRING, "encryptedKey")))
+        )
+    eci = der.items(buf, der.expect(env[i + 1], der.SEQUENCE, "encryptedContentInfo"))
+    if len(eci) < 3 or eci[2][0] not in (0x80, 0xA0):
+        raise der.DerError("EnvelopedData carries no encrypted content")
+    alg = der.items(buf, eci[1], der.SEQUENCE)
+    c_oid = der.oid_str(buf, alg[0])
+    cipher = CIPHER_BY_OID.get(c_oid)
+    if cipher is None:
+        raise DecryptionFailed(f"unsupported content encryption algorithm {c_oid}")
+    if len(alg) < 2:
+        raise der.DerError("content encryption algorithm without an IV")
+    iv = der.octets(buf, der.expect(alg[1], der.OCTET_STRING, "IV"))
+    if len(iv) != cipher.block:
+        raise der.DerError("IV has the wrong length")
+    return recipients, cipher, iv, der.octets(buf, eci[2])
+
+
+def _matches(rid: tuple[bytes, int] | bytes, cert: x509.Certificate) -> bool:
+    if isinstance(rid, tuple):
+        return rid[1] == cert.serial_number and rid[0] == cert.issuer.public_bytes()
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest == rid
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _decrypt(cipher: Cipher, key: bytes, iv: bytes, ciphertext: bytes) -> bytes | None:
+    if len(key) != cipher.key_size or not ciphertext or len(ciphertext) % cipher.block:
+        return None
+    dec = _Cipher(cipher.algorithm(key), modes.CBC(iv)).decryptor()
+    plain = dec.update(ciphertext) + dec.finalize()
+    pad = plain[-1]
+    if not 1 <= pad <= cipher.block or plain[-pad:] != bytes([pad]) * pad:
+        return None
+    return plain[:-pad]
+
+
+def open_envelope(data: bytes, keypairs: Sequence[KeyPair]) -> Opened:
+    """Decrypt with every key of ours (the recipient that names the key first, then the others)."""
+    try:
+        recipients, cipher, iv, ciphertext = _parse_envelope(data)
+    except der.DerError as e:
+        raise DecryptionFailed(f"malformed EnvelopedData: {e}") from None
+    if not recipients:
+        raise DecryptionFailed("no RSA key-transport recipient in the EnvelopedData")
+    pairs = sorted(
+        ((kp, r) for kp in keypairs for r in recipients), key=lambda p: not _matches(p[1].rid, p[0].cert)
+    )
+    for kp, r in pairs:
+        try:
+            key = kp.key.decrypt(r.wrapped, r.oaep or padding.PKCS1v15())
+        except ValueError:
+            continue
+        plain = _decrypt(cipher, key, iv, ciphertext)
+        if plain is not None:
+            return Opened(plain, cipher.name, "rsaes_oaep" if r.oaep else "rsaes_pkcs1v15", kp)
+    raise DecryptionFailed("no key of ours decrypts this message (or its ciphertext was altered)")
+
+
+def compress(content: bytes) -> bytes:
+    """A DER ContentInfo holding a CompressedData (zlib) of ``content``."""
+    body = der.seq(
+        der.enc_int(0),
+        der.seq(der.enc_oid(ID_ZLIB)),
+        der.seq(der.enc_oid(ID_DATA), der.tlv(0xA0, der.enc_octets(zlib.compress(content)))),
+    )
+    return der.seq(der.enc_oid(ID_COMPRESSED_DATA), der.tlv(0xA0, body))
+
+
+def decompress(data: bytes, limit: int) -> bytes:
+    """The content of a CompressedData, refusing to inflate past ``limit`` bytes."""
+    try:
+        cd = der.items(data, _content_info(data, ID_COMPRESSED_DATA, "CompressedData"), der.SEQUENCE)
+        if len(cd) != 3 or der.oid_str(data, der.items(data, cd[1], der.SEQUENCE)[0]) != ID_ZLIB:
+            raise DecompressionFailed("CompressedData does not use zlib")
+        encap = der.items(data, cd[2], der.SEQUENCE)
+        if len(encap) != 2 or encap[1][0] != 0xA0:
+            raise DecompressionFailed("CompressedData carries no content")
+        packed = der.octets(data, der.items(data, encap[1])[0])
+    except der.DerError as e:
+        raise DecompressionFailed(f"malformed CompressedData: {e}") from None
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(packed, limit + 1)
+    except zlib.error as e:
+        raise DecompressionFailed(f"zlib: {e}") from None
+    if len(out) > limit:
+        raise DecompressionFailed(f"decompressed content exceeds {limit} bytes")
+    if not inflater.eof:
+        raise DecompressionFailed("zlib stream is truncated")
+    return out
