@@ -71,4 +71,4 @@ def install() -> None:
 def loaded_version() -> tuple[object, ...] | None:
     """The libcrypto version oscrypto detected, once it has been imported."""
     mod: ModuleType | None = sys.modules.get("oscrypto._openssl._libcrypto")
-    return getattr(mod, "version_info", None) if mod else None
+    return getattr(mod, "libcrypto_version_info", None) if mod else None

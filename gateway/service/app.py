@@ -1,0 +1,146 @@
+"""The daemon's service tree.
+
+``Gateway`` is the root ``MultiService``. Named children: the listeners (``api``, later ``as2`` and
+``sftp``), the workers (pipeline, delivery, scheduler) and the ``watchdog``. Start binds every listener
+and only then tells systemd ``READY=1``. Stop runs in a set order: ``STOPPING=1``, listeners drain
+first (concurrently), then workers, then storage, and the watchdog last so it keeps pinging during the
+drain. ``reload()`` (SIGHUP) loads and checks the whole configuration before swapping anything; on any
+problem it logs every problem and keeps the last good configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import structlog
+from twisted.application import service
+from twisted.internet import defer
+
+import gateway
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.service import metrics, notify
+from gateway.service.api import ApiRoot
+from gateway.service.http import DrainingSite, HTTPListenerService
+
+log = structlog.get_logger(__name__)
+
+LISTENERS = ("api", "as2", "sftp")
+WORKERS = ("pipeline", "delivery", "scheduler")
+STORAGE = ("store",)
+
+
+class Gateway(service.MultiService):
+    def __init__(self, config: GatewayConfig, reactor: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.started_at = reactor.seconds()
+        self.exit_code = 0
+        self.reloads = 0
+        self._reloading = False
+        self._reload_again = False
+        self.api_root = ApiRoot(self.health)
+        HTTPListenerService(
+            "api", reactor, config.listen["api"], DrainingSite(self.api_root, config.api_body_max),
+            config.drain_timeout,
+        ).setServiceParent(self) if "api" in config.listen else None
+        notify.WatchdogService(reactor, notify.watchdog_interval()).setServiceParent(self)
+        metrics.describe("acorn_config_reloads_total", "counter", "configuration reloads by outcome")
+
+    # -- health ---------------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.running else "stopping",
+            "node": self.config.node,
+            "version": gateway.__version__,
+            "uptime": round(self.reactor.seconds() - self.started_at, 3),
+            "config_checksum": self.config.checksum,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+
+    # -- start ----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start every child, bind every listener, then READY=1. Raises when a listener cannot bind."""
+        self.startService()
+        listeners = [s for s in self if getattr(s, "name", None) in LISTENERS and hasattr(s, "listen")]
+        await defer.gatherResults([defer.Deferred.fromCoroutine(s.listen()) for s in listeners],
+                                  consumeErrors=True)
+        notify.sd_notify("READY=1", f"STATUS=serving {', '.join(sorted(self.config.listen))}",
+                         f"MAINPID={os.getpid()}")
+        log.info("gateway_ready", node=self.config.node, version=gateway.__version__,
+                 partners=len(self.config.partners), checksum=self.config.checksum[:12])
+
+    # -- reload ---------------------------------------------------------------------------------------
+    def reload(self) -> defer.Deferred[bool]:
+        return defer.Deferred.fromCoroutine(self._reload())
+
+    async def _reload(self) -> bool:
+        if self._reloading:  # coalesce: one more pass after the running one
+            self._reload_again = True
+            return False
+        self._reloading = True
+        notify.reloading()
+        ok = False
+        try:
+            while True:
+                self._reload_again = False
+                ok = self._reload_once()
+                if not self._reload_again:
+                    break
+        finally:
+            self._reloading = False
+            notify.sd_notify("READY=1", "STATUS=serving (reloaded)" if ok else "STATUS=serving (reload failed)")
+        return ok
+
+    def _reload_once(self) -> bool:
+        try:
+            new = load_config(self.config.file)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config_reload_problem", file=problem.file, line=problem.line, key=problem.key,
+                          problem=problem.message)
+            log.error("config_reload_failed", problems=len(exc.problems), kept=self.config.checksum[:12])
+            metrics.inc("acorn_config_reloads_total", outcome="failed")
+            return False
+        old = self.config
+        for child in self:
+            reconfigure = getattr(child, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(new)
+        self.config = new
+        self.reloads += 1
+        metrics.inc("acorn_config_reloads_total", outcome="ok")
+        changed_listeners = sorted(k for k in set(old.listen) | set(new.listen) if old.listen.get(k) != new.listen.get(k))
+        log.info("config_reloaded", checksum=new.checksum[:12], previous=old.checksum[:12],
+                 partners=len(new.partners),
+                 **({"restart_needed_for": changed_listeners} if changed_listeners else {}))
+        return True
+
+    # -- stop -----------------------------------------------------------------------------------------
+    def stopService(self) -> defer.Deferred[None]:
+        return defer.Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        if not self.running:
+            return
+        notify.sd_notify("STOPPING=1")
+        log.info("gateway_stopping", node=self.config.node)
+        service.Service.stopService(self)
+        for group in (LISTENERS, WORKERS, STORAGE):
+            await self._stop_named(group)
+        rest = [s for s in self if s.running and s.name != "watchdog"]
+        await defer.gatherResults([defer.maybeDeferred(s.stopService) for s in rest], consumeErrors=True)
+        await self._stop_named(("watchdog",))
+        log.info("gateway_stopped", node=self.config.node, exit_code=self.exit_code)
+
+    async def _stop_named(self, names: tuple[str, ...]) -> None:
+        targets = [s for s in self if s.name in names and s.running]
+        results = await defer.DeferredList([defer.maybeDeferred(s.stopService) for s in targets],
+                                           consumeErrors=True)
+        for svc, (ok, value) in zip(targets, results, strict=True):
+            if not ok:
+                log.error("service_stop_failed", service=svc.name, error=str(value.value))
+                self.exit_code = 1

@@ -1,0 +1,81 @@
+"""gatewayd: the Acorn EDI Gateway daemon.
+
+Runs in the foreground, logs JSON lines to stdout, speaks systemd's notify protocol when
+``NOTIFY_SOCKET`` is set, reloads its configuration on SIGHUP and stops gracefully on SIGTERM/SIGINT.
+
+Exit codes: 0 after a clean stop, 1 when a service failed to start or stop, 78 (EX_CONFIG) when the
+configuration is invalid at start.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+EX_CONFIG = 78
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", default="gateway.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="The gateway.yaml to run.")
+@click.option("--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True)
+@click.option("--dev-keys", is_flag=True, help="Generate missing development keys under paths.keys first.")
+@click.version_option(prog_name="gatewayd", package_name="acorn-edi-gateway")
+def main(config_path: str, log_format: str, dev_keys: bool) -> None:
+    """Run the Acorn EDI Gateway daemon."""
+    import structlog
+
+    from gateway.config import ConfigError, load_config
+    from gateway.service import logging as gwlog
+    from gateway.service import notify
+
+    gwlog.configure(log_format)
+    log = structlog.get_logger("gatewayd")
+    if dev_keys:
+        from gateway.service.devkeys import ensure_dev_keys
+
+        ensure_dev_keys(config_path)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        for p in exc.problems:
+            log.error("config_problem", file=p.file, line=p.line, key=p.key, problem=p.message)
+            click.echo(f"gatewayd: {p}", err=True)
+        notify.sd_notify(f"STATUS=invalid configuration: {len(exc.problems)} problem(s)", f"ERRNO={EX_CONFIG}")
+        sys.exit(EX_CONFIG)
+    gwlog.configure(log_format, config.log_level)
+    gwlog.bridge_twisted()
+
+    from twisted.internet import defer, reactor
+
+    from gateway.service.app import Gateway
+
+    gw = Gateway(config, reactor)
+
+    def on_hup(signum: int, frame: object) -> None:
+        reactor.callFromThread(gw.reload)
+
+    signal.signal(signal.SIGHUP, on_hup)
+
+    def start() -> None:
+        d = defer.Deferred.fromCoroutine(gw.start())
+
+        def failed(failure):  # type: ignore[no-untyped-def]
+            log.error("startup_failed", error=str(failure.value), error_type=failure.type.__name__)
+            notify.sd_notify(f"STATUS=startup failed: {failure.value}", "ERRNO=1")
+            gw.exit_code = 1
+            reactor.stop()
+
+        d.addErrback(failed)
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", gw.stopService)
+    log.info("gatewayd_starting", config=str(config.file), node=config.node)
+    reactor.run()
+    sys.exit(gw.exit_code)
+
+
+if __name__ == "__main__":
+    main()
