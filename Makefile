@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/gatewayd --config gateway.yaml --log-format console
+	$(VENV)/bin/gatewayd --config gateway.yaml --dev-keys --log-format console
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check gateway gatewayd.py tests bench
