@@ -88,6 +88,9 @@ class Interchange:
     una: str | None = None  # the UNA service string advice as read, when present
     offset: int = 0
     test: bool = False  # ISA15 == "T" / UNB11 == "1"
+    # Segments that sit directly in the interchange, outside any group (X12 TA1), in input order.
+    service_segments: list[Segment] = field(default_factory=list)
+    encoding: str = ""  # how the bytes were decoded ("ascii", "utf-8", "latin-1", "cp037"); "" = default
 
     def transactions(self) -> list[Transaction]:
         return [t for g in self.groups for t in g.transactions]

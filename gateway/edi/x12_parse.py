@@ -1,0 +1,82 @@
+"""Whole-input X12 driver: ISA after ISA, splitting the text once per set of delimiters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.edi.x12_isa import IsaHeader, read_isa
+from gateway.edi.x12_reader import WHITESPACE, X12Reader
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in WHITESPACE:
+        pos += 1
+    return pos
+
+
+def _same(a: IsaHeader, b: IsaHeader) -> bool:
+    return a.delimiters == b.delimiters
+
+
+def read_x12(text: str, start: int, offset: Callable[[int], int], encoding: str) -> X12Reader:
+    reader = X12Reader(offset, encoding)
+    pos = _skip_ws(text, start)
+    seg_base = 0
+    while pos < len(text):
+        isa = read_isa(text, pos)
+        if not isinstance(isa, IsaHeader):
+            code, message = isa
+            if reader.interchanges and code == "no_interchange":
+                code = "data_outside_interchange"
+                message = f"data after the last interchange: {text[pos:pos + 12]!r}"
+            reader.add(code, message, offset=offset(pos), level="interchange")
+            return reader
+        t = isa.delimiters.segment
+        body = text[pos:]
+        raw = body.split(t)
+        reader.set_raw(raw, pos, seg_base)
+        reader.open(isa, pos, seg_base)
+        reader.set_strip(body)
+        j = 1
+        last = len(raw) - 1  # raw[last] is what follows the final terminator
+        while True:
+            j = reader.scan(raw, j, last)
+            if j >= last:
+                finish_tail(reader, raw, last, offset)
+                return reader
+            nxt = raw[j].lstrip(WHITESPACE)
+            if nxt.startswith("ISA"):
+                again = read_isa(nxt + t, 0)
+                if isinstance(again, IsaHeader) and _same(again, isa) and again.length == len(nxt) + 1:
+                    reader.open(again, reader.pos_of(j), seg_base + j)
+                    j += 1
+                    continue
+            if reader.ic is not None:  # stopped before an ISA while an interchange was open
+                reader.finish(j, "a new ISA segment starts")
+            pos = _skip_ws(text, reader.pos_of(j))
+            seg_base += j
+            break
+    return reader
+
+
+def finish_tail(reader: X12Reader, raw: list[str], last: int, offset: Callable[[int], int]) -> None:
+    """End of input. A final segment without its terminator is read (with a warning) when it is the
+    interchange trailer; anything else left open is reported as truncated."""
+    tail = raw[last].strip(WHITESPACE)
+    if tail and reader.ic is not None:
+        had = len(reader.interchanges), reader.ic
+        reader.scan(raw, last, last + 1)
+        closed = reader.ic is None and had[1].trailer is not None
+        if closed:
+            reader.add("segment_terminator_missing", f"the final segment {tail[:12]!r} has no terminator",
+                       severity="warning", level="interchange", offset=offset(reader.pos_of(last)))
+            return
+        reader.finish(last, "the input ends inside a segment")
+        reader.add("segment_truncated", f"the input ends inside segment {tail[:12]!r}",
+                   offset=offset(reader.pos_of(last)))
+    elif tail:
+        reader.add("data_outside_interchange", f"data after the last interchange: {tail[:12]!r}",
+                   offset=offset(reader.pos_of(last)))
+    else:
+        reader.finish(last, "the input ends")
