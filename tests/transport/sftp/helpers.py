@@ -114,3 +114,67 @@ def sftp_password(
         args, input=commands, capture_output=True, text=True, cwd=cwd, env=env, timeout=30,
         start_new_session=True,
     )
+
+
+def find_sshd() -> tuple[tuple[str, dict[str, str]] | None, str]:
+    """OpenSSH's sshd (apt package openssh-server), or the copy ``bench/sftp`` unpacks into bench/out.
+
+    Returns ``(sshd, "")`` or ``(None, reason to skip)``."""
+    import pwd
+    import shutil
+
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("sshd")
+        except KeyError:
+            return None, "sshd needs its privilege separation user 'sshd': CI must install apt package openssh-server"
+
+    repo = Path(__file__).resolve().parents[3]
+    unpacked = repo / "bench" / "out" / "openssh" / "usr" / "sbin" / "sshd"
+    for candidate in (os.environ.get("SFTP_TEST_SSHD"), shutil.which("sshd"), "/usr/sbin/sshd", str(unpacked)):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            env = dict(os.environ)
+            if candidate == str(unpacked):
+                libs = repo / "bench" / "out" / "openssh" / "usr" / "lib" / "x86_64-linux-gnu"
+                env["LD_LIBRARY_PATH"] = str(libs)
+            return (str(Path(candidate).resolve()), env), ""
+    return None, "OpenSSH sshd not found: CI must install apt package openssh-server"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sshd(sshd: tuple[str, dict[str, str]], directory: Path, authorized_key: Path) -> tuple[subprocess.Popen[bytes], int, str]:
+    """Start ``sshd -D`` (internal-sftp, key auth only) on a free loopback port; returns (proc, port, host key line)."""
+    import getpass
+    import socket
+    import time
+
+    host_key = make_key(directory, "ssh_host_ed25519_key")
+    (directory / "authorized_keys").write_text(Path(str(authorized_key) + ".pub").read_text())
+    port = free_port()
+    cfg = directory / "sshd_config"
+    cfg.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {directory}/sshd.pid\n"
+        f"AuthorizedKeysFile {directory}/authorized_keys\nStrictModes no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nSubsystem sftp internal-sftp\n"
+        f"PermitRootLogin prohibit-password\nAllowUsers {getpass.getuser()}\nLogLevel ERROR\n"
+    )
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    proc = subprocess.Popen([sshd[0], "-D", "-e", "-f", str(cfg)], env=sshd[1], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sshd exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port, Path(str(host_key) + ".pub").read_text().strip()
