@@ -189,6 +189,14 @@ class Spool:
         with open(it.path, "rb") as f:
             return f.read(), it.meta
 
+    def discard(self, item_id: str) -> None:
+        """Remove an item whose acceptance failed after its put (the caller reports the failure)."""
+        with self._move_lock:
+            it = self.item(item_id)
+            os.unlink(it.path)
+            fsio._unlink_quiet(it.meta_path)
+            fsio.make_durable(self.sync, [os.path.dirname(it.path)])
+
     # -- moving ------------------------------------------------------------------------------
     def move(self, item_id: str, to_state: str, note: str = "", update: dict[str, Any] | None = None) -> SpoolItem:
         """Move an item to ``to_state`` (atomic rename), recording the step in its meta history."""

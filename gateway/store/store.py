@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,8 @@ class Store:
         self.spool, self.index, self.audit, self._lock, self.node = spool, index, audit, lock, node
         self.control_numbers = ControlNumbers(self)
         self.recovery = RecoveryReport()
+        self.index_stale = False
+        self._attached = False
 
     @classmethod
     def open(
@@ -70,12 +73,26 @@ class Store:
         log.info("store.opened", spool=spool.root, unclean=unclean, node=node)
         return store
 
+    @classmethod
+    def attach(cls, spool_dir: str, audit_dir: str, index_path: str, node: str = "gatewayctl") -> Store:
+        """Open beside a running daemon, for operator commands: no lock, no recovery.
+
+        Safe for reads, for ``replay`` (a move out of ``failed/``, which the daemon never touches) and
+        for audit appends (serialised across processes by the trail's own lock).
+        """
+        if not os.path.isdir(spool_dir):
+            raise FileNotFoundError(f"no spool at {spool_dir!r}")
+        store = cls(Spool(spool_dir), Index(index_path), AuditLog(audit_dir, node), SpoolLock(spool_dir), node)
+        store._attached = True
+        return store
+
     def close(self) -> None:
         self.index.close()
         self.audit.close()
-        fsio._unlink_quiet(os.path.join(self.spool.root, DIRTY))
-        fsio.fsync_dir(self.spool.root)
-        self._lock.release()
+        if not self._attached:
+            fsio._unlink_quiet(os.path.join(self.spool.root, DIRTY))
+            fsio.fsync_dir(self.spool.root)
+            self._lock.release()
 
     def __enter__(self) -> Store:
         return self
@@ -100,7 +117,12 @@ class Store:
         ev = self.audit.append(
             event, partner=partner, keys=keys, item_id=item_id, size=size, sha256=sha256, data=data
         )
-        self.index.apply(ev, body)
+        try:
+            self.index.apply(ev, body)
+        except sqlite3.Error as exc:
+            # The event is on record; the index catches up with `gatewayctl index rebuild`.
+            self.index_stale = True
+            log.error("index.apply_failed", event_type=event, seq=ev["seq"], error=str(exc))
         return ev
 
     # -- inbound (the transport.inbox.Inbox protocol) ------------------------------------------
@@ -120,13 +142,17 @@ class Store:
         )
 
     def accept(self, payload: bytes, received: Received) -> str:
-        item_id = self.spool.put("in", payload, self._received_meta(received))
-        self._audit_received(item_id, self.spool.item(item_id).meta)
-        return item_id
+        return self._audited(self.spool.put("in", payload, self._received_meta(received)))
 
     def accept_file(self, path: str, received: Received) -> str:
-        item_id = self.spool.put_file("in", path, self._received_meta(received))
-        self._audit_received(item_id, self.spool.item(item_id).meta)
+        return self._audited(self.spool.put_file("in", path, self._received_meta(received)))
+
+    def _audited(self, item_id: str) -> str:
+        try:
+            self._audit_received(item_id, self.spool.item(item_id).meta)
+        except OSError:
+            self.spool.discard(item_id)  # not on record: not accepted, the transport answers an error
+            raise
         return item_id
 
     def _audit_unrecorded_arrivals(self) -> None:
