@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from pyas2lib import as2 as p2
+from pyas2lib import cms as p2cms
 
 import gateway  # noqa: F401  (installs the oscrypto import fix before pyas2lib loads)
 from gateway.transport.as2 import as2headers, certs, cms_envelope, der, mime
@@ -90,9 +91,11 @@ class Pyas2libCodec:
     ) -> OutboundMessage:
         now = now or utcnow()
         cert = _pem_cert(certs.newest_cert(receiver.certificates, now)) if receiver.encrypt else None
-        msg = p2.Message(
-            _organization(sender, certs.newest_key(sender.keys, now)), _partner(receiver, cert, False)
-        )
+        p_partner = _partner(receiver, cert, False)
+        oaep = bool(receiver.encrypt) and receiver.key_enc == "rsaes_oaep"
+        if oaep:  # pyas2lib 1.4.4's Message.build ignores key_enc_alg: encrypt with its cms module here
+            p_partner.encrypt = False
+        msg = p2.Message(_organization(sender, certs.newest_key(sender.keys, now)), p_partner)
         msg.build(
             payload,
             filename=filename,
@@ -101,6 +104,15 @@ class Pyas2libCodec:
             disposition_notification_to=sender.as2_id,
         )
         headers = {k: str(v) for k, v in msg.headers.items()}
+        content = msg.content
+        if oaep:
+            inner = mime.entity([("Content-Type", headers.pop("Content-Type"))], content)
+            p_partner.encrypt = True
+            content = p2cms.encrypt_message(
+                inner, receiver.encrypt, p_partner.load_encrypt_cert(), "rsaes_oaep"
+            )
+            headers["Content-Type"] = 'application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"'
+            headers["Content-Disposition"] = 'attachment; filename="smime.p7m"'
         if receiver.mdn.signed and receiver.mdn.mode != "none":
             headers["disposition-notification-options"] = (
                 "signed-receipt-protocol=optional, pkcs7-signature; "
@@ -109,7 +121,7 @@ class Pyas2libCodec:
         mic = msg.mic.decode() if msg.mic else None
         return OutboundMessage(
             headers,
-            msg.content,
+            content,
             msg.message_id,
             mic,
             msg.digest_alg if mic else None,
@@ -181,8 +193,16 @@ class Pyas2libCodec:
         if mic is None:  # pyas2lib gives no MIC for unsigned messages: the decrypted entity or content
             content = msg.content if isinstance(msg.content, bytes) else b""
             mic = base64.b64encode(hashlib.new(mic_alg, content).digest()).decode() if error is None else None
-        elif mic_alg != digest:  # pyas2lib hashes with the signature's digest only
-            mic_alg, token = digest or mic_alg, (digest or mic_alg)
+        elif mic_alg != digest:  # pyas2lib hashes with the signature's digest only: ask the native reader
+            from gateway.transport.as2.native import NativeCodec
+
+            again = NativeCodec().parse_message(
+                headers, body, resolve=lambda _f, _t: found, is_duplicate=lambda _m: False, now=now
+            )
+            if again.mic_alg == mic_alg and again.mic:
+                mic = again.mic
+            else:
+                mic_alg, token = digest or mic_alg, (digest or mic_alg)
         payload = None
         if error is None:
             payload = msg.content if isinstance(msg.content, bytes) else str(msg.content).encode()
@@ -295,4 +315,3 @@ class Pyas2libCodec:
             warning,
             error,
         )
-
