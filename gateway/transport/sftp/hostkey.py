@@ -8,6 +8,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from twisted.conch.ssh import keys
 
+HOST_KEY_FILENAME = "ssh_host_ed25519_key"
+
 
 def load_or_create_host_key(path: str | os.PathLike[str]) -> keys.Key:
     """Return the ed25519 host key at ``path``, creating it (mode 0600) if the file does not exist."""
