@@ -34,7 +34,9 @@ def _paths(config: str, spool: str | None, audit: str | None, index: str | None)
         try:
             p = load_config(config).paths
         except ConfigError as exc:
-            raise click.ClickException(f"{config}: {len(exc.problems)} problem(s); run `gatewayctl config check`") from exc
+            raise click.ClickException(
+                f"{config}: {len(exc.problems)} problem(s); run `gatewayctl config check`"
+            ) from exc
         base = StorePaths(str(p.spool), str(p.audit), str(p.index))
     return StorePaths(spool or base.spool, audit or base.audit, index or base.index)
 
@@ -43,7 +45,9 @@ def path_options(f: F) -> F:
     f = click.option("--index", "index_path", help="Index database (default: paths.index).")(f)
     f = click.option("--audit", "audit_dir", help="Audit trail folder (default: paths.audit).")(f)
     f = click.option("--spool", "spool_dir", help="Spool folder (default: paths.spool).")(f)
-    f = click.option("--config", default="gateway.yaml", show_default=True, type=click.Path(dir_okay=False))(f)
+    f = click.option("--config", default="gateway.yaml", show_default=True, type=click.Path(dir_okay=False))(
+        f
+    )
     return f
 
 
@@ -66,16 +70,25 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @path_options
 @click.option("--json", "as_json", is_flag=True)
-def audit_verify(config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None, as_json: bool) -> None:
+def audit_verify(
+    config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None, as_json: bool
+) -> None:
     """Check the hash chain; exit 1 naming the first broken event."""
     from gateway.store import verify
 
     p = _paths(config, spool_dir, audit_dir, index_path)
     res = verify(p.audit)
     if as_json:
-        broken = None if res.broken is None else {
-            "file": res.broken.file, "line": res.broken.line, "seq": res.broken.seq, "reason": res.broken.reason
-        }
+        broken = (
+            None
+            if res.broken is None
+            else {
+                "file": res.broken.file,
+                "line": res.broken.line,
+                "seq": res.broken.seq,
+                "reason": res.broken.reason,
+            }
+        )
         click.echo(json.dumps({"ok": res.ok, "events": res.events, "files": res.files, "broken": broken}))
     elif res.ok:
         click.echo(f"OK {res.events} events in {res.files} day files, chain intact")
@@ -93,8 +106,16 @@ def audit_verify(config: str, spool_dir: str | None, audit_dir: str | None, inde
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 def audit_export(
-    config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None,
-    start: str, end: str, partner: str | None, po: str | None, fmt: str, output: str | None,
+    config: str,
+    spool_dir: str | None,
+    audit_dir: str | None,
+    index_path: str | None,
+    start: str,
+    end: str,
+    partner: str | None,
+    po: str | None,
+    fmt: str,
+    output: str | None,
 ) -> None:
     """Write the events an auditor asks for, as JSON Lines or CSV."""
     from gateway.store.auditcheck import events, export
@@ -121,7 +142,9 @@ def index_group() -> None:
 @index_group.command("rebuild")
 @path_options
 @click.option("--json", "as_json", is_flag=True)
-def index_rebuild(config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None, as_json: bool) -> None:
+def index_rebuild(
+    config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None, as_json: bool
+) -> None:
     """Recreate the index from the audit trail and the spool (the gateway must be stopped)."""
     from gateway.store import Spool, StoreLocked
     from gateway.store.lock import SpoolLock
@@ -141,8 +164,13 @@ def index_rebuild(config: str, spool_dir: str | None, audit_dir: str | None, ind
             rep = rebuild(Spool(p.spool), p.audit, p.index, progress=bar.update)
     finally:
         lock.release()
-    summary = {"events": rep.events, "documents": rep.documents, "missing_bodies": rep.missing_bodies,
-               "counters_kept": rep.counters_kept, "index": p.index}
+    summary = {
+        "events": rep.events,
+        "documents": rep.documents,
+        "missing_bodies": rep.missing_bodies,
+        "counters_kept": rep.counters_kept,
+        "index": p.index,
+    }
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -160,7 +188,9 @@ def failed_group() -> None:
 @failed_group.command("list")
 @path_options
 @click.option("--json", "as_json", is_flag=True)
-def failed_list(config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None, as_json: bool) -> None:
+def failed_list(
+    config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None, as_json: bool
+) -> None:
     """List the items in failed/, oldest first, with their reason."""
     store = _attach(config, spool_dir, audit_dir, index_path)
     try:
@@ -169,8 +199,15 @@ def failed_list(config: str, spool_dir: str | None, audit_dir: str | None, index
             it = store.spool.find(item_id)
             if it is not None:
                 m = it.meta
-                rows.append({"id": item_id, "partner": m.get("partner"), "received_at": m.get("received_at"),
-                             "size": m.get("size"), "reason": m.get("reason")})
+                rows.append(
+                    {
+                        "id": item_id,
+                        "partner": m.get("partner"),
+                        "received_at": m.get("received_at"),
+                        "size": m.get("size"),
+                        "reason": m.get("reason"),
+                    }
+                )
     finally:
         store.close()
     if as_json:
@@ -190,7 +227,14 @@ def doc_group() -> None:
 @click.argument("ident")
 @path_options
 @click.option("--json", "as_json", is_flag=True)
-def doc_show(ident: str, config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None, as_json: bool) -> None:
+def doc_show(
+    ident: str,
+    config: str,
+    spool_dir: str | None,
+    audit_dir: str | None,
+    index_path: str | None,
+    as_json: bool,
+) -> None:
     """Show a spool item (by item id) or a document (by doc id): meta, history, audit events."""
     from gateway.store.auditcheck import events
 
@@ -201,11 +245,19 @@ def doc_show(ident: str, config: str, spool_dir: str | None, audit_dir: str | No
         it = store.spool.find(item_id) if item_id else None
         if it is None and doc is None:
             raise click.ClickException(f"no spool item or document {ident!r}")
-        evs = [e for e in events(store.audit.dir)
-               if (item_id and e.get("item_id") == item_id) or (e.get("keys") or {}).get("doc_id") == ident]
-        info = {"item": None if it is None else {"id": it.id, "state": it.state, "path": it.path, "meta": it.meta},
-                "document": doc, "documents": store.index.documents_for_item(item_id) if item_id else [],
-                "audit": evs}
+        evs = [
+            e
+            for e in events(store.audit.dir)
+            if (item_id and e.get("item_id") == item_id) or (e.get("keys") or {}).get("doc_id") == ident
+        ]
+        info = {
+            "item": None
+            if it is None
+            else {"id": it.id, "state": it.state, "path": it.path, "meta": it.meta},
+            "document": doc,
+            "documents": store.index.documents_for_item(item_id) if item_id else [],
+            "audit": evs,
+        }
     finally:
         store.close()
     if as_json:
@@ -213,24 +265,34 @@ def doc_show(ident: str, config: str, spool_dir: str | None, audit_dir: str | No
         return
     if it is not None:
         m = it.meta
-        click.echo(f"item {it.id}  state {it.state}  partner {m.get('partner')}  {m.get('size')} B  sha256 {m.get('sha256')}")
-        click.echo(f"  transport {m.get('transport')}  message id {m.get('message_id')}  received {m.get('received_at')}")
+        click.echo(
+            f"item {it.id}  state {it.state}  partner {m.get('partner')}  {m.get('size')} B  sha256 {m.get('sha256')}"
+        )
+        click.echo(
+            f"  transport {m.get('transport')}  message id {m.get('message_id')}  received {m.get('received_at')}"
+        )
         if m.get("reason"):
             click.echo(f"  reason: {m['reason']}")
         click.echo("history:")
         for h in m.get("history", []):
             click.echo(f"  {h['at']}  {h['state']:<12} {h.get('note') or ''}")
     if doc is not None:
-        click.echo(f"document {doc['doc_id']}  {doc['kind']}  state {doc['state']}  received {doc['received_at']}")
+        click.echo(
+            f"document {doc['doc_id']}  {doc['kind']}  state {doc['state']}  received {doc['received_at']}"
+        )
     click.echo("audit:")
     for e in evs:
-        click.echo(f"  #{e['seq']} {e['time']}  {e['event']:<22} {json.dumps(e.get('data') or {}, sort_keys=True)}")
+        click.echo(
+            f"  #{e['seq']} {e['time']}  {e['event']:<22} {json.dumps(e.get('data') or {}, sort_keys=True)}"
+        )
 
 
 @click.command("replay")
 @click.argument("item_id")
 @path_options
-def replay_cmd(item_id: str, config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None) -> None:
+def replay_cmd(
+    item_id: str, config: str, spool_dir: str | None, audit_dir: str | None, index_path: str | None
+) -> None:
     """Put a failed item back into in/ for processing (audited)."""
     from gateway.store import ItemNotFound
 

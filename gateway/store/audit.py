@@ -106,7 +106,11 @@ class AuditLog:
 
     def _save_head(self) -> None:
         files = day_files(self.dir)
-        head = {"file": self._seen[0] if self._seen else (files[-1] if files else None), "seq": self._seq, "hash": self._prev}
+        head = {
+            "file": self._seen[0] if self._seen else (files[-1] if files else None),
+            "seq": self._seq,
+            "hash": self._prev,
+        }
         tmp = os.path.join(self.dir, fsio.TMP_PREFIX + "HEAD")
         fsio._unlink_quiet(tmp)
         fsio.write_new(tmp, canonical(head) + b"\n", True)

@@ -49,9 +49,13 @@ def verify(audit_dir: str) -> VerifyResult:
                     ev = json.loads(raw)
                     ev_seq = int(ev["seq"])
                 except (ValueError, KeyError, TypeError):
-                    return VerifyResult(count, len(files), Broken(name, lineno, None, "line is not an audit event"))
+                    return VerifyResult(
+                        count, len(files), Broken(name, lineno, None, "line is not an audit event")
+                    )
                 if ev.get("hash") != event_hash(ev):
-                    return VerifyResult(count, len(files), Broken(name, lineno, ev_seq, "event was altered (hash mismatch)"))
+                    return VerifyResult(
+                        count, len(files), Broken(name, lineno, ev_seq, "event was altered (hash mismatch)")
+                    )
                 if ev_seq != seq + 1 or ev.get("prev") != prev:
                     reason = (
                         f"chain broken: expected seq {seq + 1} after {prev[:12]}, found seq {ev_seq} after "
@@ -59,7 +63,9 @@ def verify(audit_dir: str) -> VerifyResult:
                     )
                     return VerifyResult(count, len(files), Broken(name, lineno, ev_seq, reason))
                 if not str(ev.get("time", "")).startswith(name[:10]):
-                    return VerifyResult(count, len(files), Broken(name, lineno, ev_seq, "event is in the wrong day file"))
+                    return VerifyResult(
+                        count, len(files), Broken(name, lineno, ev_seq, "event is in the wrong day file")
+                    )
                 prev, seq, count = ev["hash"], ev_seq, count + 1
             if lineno == 0:
                 return VerifyResult(count, len(files), Broken(name, 0, None, "day file is empty"))
@@ -68,10 +74,19 @@ def verify(audit_dir: str) -> VerifyResult:
         with open(head_path, "rb") as f:
             head = json.loads(f.read() or b"{}")
         if head.get("file") and head["file"] not in files:
-            return VerifyResult(count, len(files), Broken(head["file"], 0, None, "day file named by HEAD was deleted"))
+            return VerifyResult(
+                count, len(files), Broken(head["file"], 0, None, "day file named by HEAD was deleted")
+            )
         if int(head.get("seq") or 0) > seq:
             return VerifyResult(
-                count, len(files), Broken(files[-1] if files else "-", 0, seq, f"events after seq {seq} were removed (HEAD records seq {head['seq']})")
+                count,
+                len(files),
+                Broken(
+                    files[-1] if files else "-",
+                    0,
+                    seq,
+                    f"events after seq {seq} were removed (HEAD records seq {head['seq']})",
+                ),
             )
     return VerifyResult(count, len(files), None)
 
@@ -122,7 +137,20 @@ def events(
                 yield ev
 
 
-CSV_FIELDS = ["seq", "time", "node", "event", "partner", "item_id", "keys", "bytes", "sha256", "data", "prev", "hash"]
+CSV_FIELDS = [
+    "seq",
+    "time",
+    "node",
+    "event",
+    "partner",
+    "item_id",
+    "keys",
+    "bytes",
+    "sha256",
+    "data",
+    "prev",
+    "hash",
+]
 
 
 def export(evs: Iterator[dict[str, Any]], out: TextIO, fmt: str = "jsonl") -> int:

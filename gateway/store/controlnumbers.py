@@ -8,14 +8,19 @@ EDIFACT references (up to 14 characters) wrap at 99999999999999.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-
-from gateway.store.index import now_iso
 
 if TYPE_CHECKING:
     from gateway.store.store import Store
 
-LIMITS = {"isa": 999_999_999, "gs": 999_999_999, "st": 999_999_999, "unb": 99_999_999_999_999, "unh": 99_999_999_999_999}
+LIMITS = {
+    "isa": 999_999_999,
+    "gs": 999_999_999,
+    "st": 999_999_999,
+    "unb": 99_999_999_999_999,
+    "unh": 99_999_999_999_999,
+}
 
 
 class ControlNumbers:
@@ -25,10 +30,14 @@ class ControlNumbers:
     def next(self, partner: str, level: str) -> int:
         if level not in LIMITS:
             raise ValueError(f"unknown control number level {level!r}; expected one of {sorted(LIMITS)}")
-        value, allocations = self.store.index.allocate_control_number(partner, level, LIMITS[level], now_iso())
+        at = datetime.now(UTC)
+        value, allocations = self.store.index.allocate_control_number(
+            partner, level, LIMITS[level], at.isoformat(timespec="microseconds")
+        )
         self.store.audit.append(
             "control_number.allocated",
             partner=partner,
+            now=at,
             data={"level": level, "value": value, "allocations": allocations},
         )
         return value

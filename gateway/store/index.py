@@ -105,76 +105,140 @@ class Index:
         with self.lock, self.db.atomic():
             handler(ev, ev.get("keys") or {}, ev.get("data") or {}, body)
 
-    def _on_item_received(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+    def _on_item_received(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
         if keys.get("message_id") and ev.get("partner"):
             self.db["messages"].insert(
-                {"partner": ev["partner"], "message_id": keys["message_id"], "direction": "in",
-                 "item_id": ev["item_id"], "at": ev["time"]},
+                {
+                    "partner": ev["partner"],
+                    "message_id": keys["message_id"],
+                    "direction": "in",
+                    "item_id": ev["item_id"],
+                    "at": ev["time"],
+                },
                 ignore=True,
             )
 
-    def _on_message_sent(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+    def _on_message_sent(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
         self.db["messages"].insert(
-            {"partner": ev["partner"], "message_id": keys["message_id"], "direction": "out",
-             "item_id": ev.get("item_id"), "at": ev["time"]},
+            {
+                "partner": ev["partner"],
+                "message_id": keys["message_id"],
+                "direction": "out",
+                "item_id": ev.get("item_id"),
+                "at": ev["time"],
+            },
             replace=True,
         )
 
-    def _on_mdn_received(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+    def _on_mdn_received(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
         self.db.execute(
             "UPDATE messages SET mdn_status = ?, mdn_at = ? WHERE partner = ? AND message_id = ? AND direction = 'out'",
             (data.get("status"), ev["time"], ev["partner"], keys["message_id"]),
         )
 
-    def _on_interchange_received(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+    def _on_interchange_received(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
         self.db["interchanges"].insert(
-            {"partner": ev["partner"], "sender": keys["sender"], "control_number": keys["control_number"],
-             "received_at": data.get("received_at") or ev["time"], "item_id": ev.get("item_id"), "seq": ev["seq"]}
+            {
+                "partner": ev["partner"],
+                "sender": keys["sender"],
+                "control_number": keys["control_number"],
+                "received_at": data.get("received_at") or ev["time"],
+                "item_id": ev.get("item_id"),
+                "seq": ev["seq"],
+            }
         )
 
-    def _on_document_indexed(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], body: Any) -> None:
+    def _on_document_indexed(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], body: Any
+    ) -> None:
         doc = body if body is not None else data.get("document")
         if doc is None:
             raise ValueError(f"document {keys.get('doc_id')!r}: body not available")
         doc_id, received = doc["doc_id"], _iso(doc.get("received_at") or ev["time"])
         self.db.execute("DELETE FROM doc_keys WHERE doc_id = ?", (doc_id,))
         self.db["documents"].insert(
-            {"doc_id": doc_id, "partner": doc["partner"], "kind": doc["document"], "received_at": received,
-             "state": data.get("state", "received"), "state_at": ev["time"], "item_id": ev.get("item_id"),
-             "body": json.dumps(doc, sort_keys=True)},
+            {
+                "doc_id": doc_id,
+                "partner": doc["partner"],
+                "kind": doc["document"],
+                "received_at": received,
+                "state": data.get("state", "received"),
+                "state_at": ev["time"],
+                "item_id": ev.get("item_id"),
+                "body": json.dumps(doc, sort_keys=True),
+            },
             replace=True,
         )
         rows = [
-            {"doc_id": doc_id, "partner": doc["partner"], "key_kind": k, "value": v, "received_at": received,
-             "kind": doc["document"]}
+            {
+                "doc_id": doc_id,
+                "partner": doc["partner"],
+                "key_kind": k,
+                "value": v,
+                "received_at": received,
+                "kind": doc["document"],
+            }
             for k, values in document_keys(doc).items()
             for v in values
         ]
         if rows:
             self.db["doc_keys"].insert_all(rows)
 
-    def _on_document_state(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+    def _on_document_state(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
         self.db.execute(
-            "UPDATE documents SET state = ?, state_at = ? WHERE doc_id = ?", (data["state"], ev["time"], keys["doc_id"])
+            "UPDATE documents SET state = ?, state_at = ? WHERE doc_id = ?",
+            (data["state"], ev["time"], keys["doc_id"]),
         )
 
-    def _on_delivery_scheduled(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+    def _on_delivery_scheduled(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
         self.db["deliveries"].insert(
-            {"item_id": ev["item_id"], "destination": data["destination"], "idempotency_key": data.get("idempotency_key"),
-             "state": "pending", "attempts": 0, "next_retry_at": data.get("next_retry_at") or ev["time"],
-             "last_error": None, "updated_at": ev["time"]},
+            {
+                "item_id": ev["item_id"],
+                "destination": data["destination"],
+                "idempotency_key": data.get("idempotency_key"),
+                "state": "pending",
+                "attempts": 0,
+                "next_retry_at": data.get("next_retry_at") or ev["time"],
+                "last_error": None,
+                "updated_at": ev["time"],
+            },
             replace=True,
         )
 
-    def _on_delivery_attempted(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
-        state = "delivered" if data.get("ok") else ("failed" if data.get("next_retry_at") is None else "pending")
+    def _on_delivery_attempted(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
+        state = (
+            "delivered" if data.get("ok") else ("failed" if data.get("next_retry_at") is None else "pending")
+        )
         self.db.execute(
             "UPDATE deliveries SET attempts = attempts + 1, state = ?, next_retry_at = ?, last_error = ?, updated_at = ?"
             " WHERE item_id = ? AND destination = ?",
-            (state, data.get("next_retry_at"), data.get("error"), ev["time"], ev["item_id"], data["destination"]),
+            (
+                state,
+                data.get("next_retry_at"),
+                data.get("error"),
+                ev["time"],
+                ev["item_id"],
+                data["destination"],
+            ),
         )
 
-    def _on_control_number_allocated(self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any) -> None:
+    def _on_control_number_allocated(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
         # Live allocations are written by allocate_control_number; this runs on rebuild only.
         self.db.execute(
             "INSERT INTO control_numbers VALUES (?, ?, ?, ?, ?) ON CONFLICT (partner, level) DO UPDATE SET"
@@ -183,8 +247,13 @@ class Index:
             (ev["partner"], data["level"], data["value"], data["allocations"], ev["time"]),
         )
         self.db["control_number_log"].insert(
-            {"partner": ev["partner"], "level": data["level"], "value": data["value"],
-             "allocations": data["allocations"], "at": ev["time"]}
+            {
+                "partner": ev["partner"],
+                "level": data["level"],
+                "value": data["value"],
+                "allocations": data["allocations"],
+                "at": ev["time"],
+            }
         )
 
     # -- control numbers -------------------------------------------------------------------
@@ -192,23 +261,30 @@ class Index:
         """Take the next number for (partner, level) in one transaction; return (value, allocations)."""
         with self.lock, self.db.atomic():
             row = self.db.execute(
-                "SELECT value, allocations FROM control_numbers WHERE partner = ? AND level = ?", (partner, level)
+                "SELECT value, allocations FROM control_numbers WHERE partner = ? AND level = ?",
+                (partner, level),
             ).fetchone()
             value, allocations = (row[0] % limit) + 1 if row else 1, (row[1] if row else 0) + 1
             self.db.execute(
-                "INSERT OR REPLACE INTO control_numbers VALUES (?, ?, ?, ?, ?)", (partner, level, value, allocations, at)
+                "INSERT OR REPLACE INTO control_numbers VALUES (?, ?, ?, ?, ?)",
+                (partner, level, value, allocations, at),
             )
             self.db.execute(
-                "INSERT INTO control_number_log VALUES (?, ?, ?, ?, ?)", (partner, level, value, allocations, at)
+                "INSERT INTO control_number_log VALUES (?, ?, ?, ?, ?)",
+                (partner, level, value, allocations, at),
             )
         return value, allocations
 
     def control_number(self, partner: str, level: str) -> int | None:
-        rows = self._rows("SELECT value FROM control_numbers WHERE partner = ? AND level = ?", (partner, level))
+        rows = self._rows(
+            "SELECT value FROM control_numbers WHERE partner = ? AND level = ?", (partner, level)
+        )
         return rows[0]["value"] if rows else None
 
     # -- duplicate detection and message matching -----------------------------------------
-    def interchange_seen(self, partner: str, sender: str, control_number: str, since: datetime | str) -> str | None:
+    def interchange_seen(
+        self, partner: str, sender: str, control_number: str, since: datetime | str
+    ) -> str | None:
         """The spool item of an earlier interchange with this sender and control number at or after
         ``since``, or ``None``."""
         with self.lock:
@@ -221,7 +297,8 @@ class Index:
 
     def message(self, partner: str, message_id: str, direction: str = "in") -> dict[str, Any] | None:
         rows = self._rows(
-            "SELECT * FROM messages WHERE partner = ? AND message_id = ? AND direction = ?", (partner, message_id, direction)
+            "SELECT * FROM messages WHERE partner = ? AND message_id = ? AND direction = ?",
+            (partner, message_id, direction),
         )
         return rows[0] if rows else None
 
@@ -254,7 +331,10 @@ class Index:
         return row
 
     def documents_for_item(self, item_id: str) -> list[str]:
-        return [r["doc_id"] for r in self._rows("SELECT doc_id FROM documents WHERE item_id = ? ORDER BY doc_id", (item_id,))]
+        return [
+            r["doc_id"]
+            for r in self._rows("SELECT doc_id FROM documents WHERE item_id = ? ORDER BY doc_id", (item_id,))
+        ]
 
     # -- deliveries -----------------------------------------------------------------------
     def deliveries(self, item_id: str) -> list[dict[str, Any]]:
@@ -271,7 +351,14 @@ class Index:
         """Every table's content, in a canonical order (for comparing a rebuilt index)."""
         out = {}
         with self.lock:
-            for table in ("interchanges", "messages", "documents", "doc_keys", "deliveries", "control_numbers"):
+            for table in (
+                "interchanges",
+                "messages",
+                "documents",
+                "doc_keys",
+                "deliveries",
+                "control_numbers",
+            ):
                 cols = [c for c in self.db[table].columns_dict if c not in ("seq",)]
                 rows = self.db.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall()
                 out[table] = sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r))

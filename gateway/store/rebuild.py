@@ -95,7 +95,9 @@ def _keep_counters(new: Index, old_path: str) -> int:
         return 0
     try:
         old = sqlite3.connect(f"file:{old_path}?mode=ro", uri=True)
-        rows = old.execute("SELECT partner, level, value, allocations, updated_at FROM control_numbers").fetchall()
+        rows = old.execute(
+            "SELECT partner, level, value, allocations, updated_at FROM control_numbers"
+        ).fetchall()
         old.close()
     except sqlite3.DatabaseError:
         return 0

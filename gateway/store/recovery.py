@@ -74,7 +74,13 @@ def recover(spool: Spool, unclean: bool) -> RecoveryReport:
         spool.move(item_id, back, "requeued after restart")
         rep.requeued.append(item_id)
     fsio.make_durable(spool.sync, [spool.dir(s) for s in spool.states()])
-    if rep.temp_removed or rep.stale_meta_removed or rep.quarantined or rep.incomplete_removed or rep.requeued:
+    if (
+        rep.temp_removed
+        or rep.stale_meta_removed
+        or rep.quarantined
+        or rep.incomplete_removed
+        or rep.requeued
+    ):
         log.info("spool.recovered", **{k: v if isinstance(v, int) else len(v) for k, v in vars(rep).items()})
     return rep
 

@@ -85,7 +85,9 @@ class Spool:
         return d
 
     # -- writing -----------------------------------------------------------------------------
-    def _new_meta(self, item_id: str, state: str, meta: dict[str, Any], size: int, sha: str) -> dict[str, Any]:
+    def _new_meta(
+        self, item_id: str, state: str, meta: dict[str, Any], size: int, sha: str
+    ) -> dict[str, Any]:
         now = utcnow()
         full = dict(meta)
         full.setdefault("received_at", now)
@@ -198,7 +200,9 @@ class Spool:
             fsio.make_durable(self.sync, [os.path.dirname(it.path)])
 
     # -- moving ------------------------------------------------------------------------------
-    def move(self, item_id: str, to_state: str, note: str = "", update: dict[str, Any] | None = None) -> SpoolItem:
+    def move(
+        self, item_id: str, to_state: str, note: str = "", update: dict[str, Any] | None = None
+    ) -> SpoolItem:
         """Move an item to ``to_state`` (atomic rename), recording the step in its meta history."""
         with self._move_lock:
             return self._move(self.item(item_id), to_state, note, update)

@@ -66,7 +66,9 @@ class Store:
             for item_id in report.requeued:
                 store.record("item.requeued", item_id=item_id, data={"reason": "in work/ at restart"})
             for item_id in report.quarantined:
-                store.record("item.failed", item_id=item_id, data={"reason": "payload without meta after a crash"})
+                store.record(
+                    "item.failed", item_id=item_id, data={"reason": "payload without meta after a crash"}
+                )
         except BaseException:
             lock.release()
             raise
@@ -82,7 +84,9 @@ class Store:
         """
         if not os.path.isdir(spool_dir):
             raise FileNotFoundError(f"no spool at {spool_dir!r}")
-        store = cls(Spool(spool_dir), Index(index_path), AuditLog(audit_dir, node), SpoolLock(spool_dir), node)
+        store = cls(
+            Spool(spool_dir), Index(index_path), AuditLog(audit_dir, node), SpoolLock(spool_dir), node
+        )
         store._attached = True
         return store
 
@@ -127,7 +131,11 @@ class Store:
 
     # -- inbound (the transport.inbox.Inbox protocol) ------------------------------------------
     def _received_meta(self, received: Received) -> dict[str, Any]:
-        meta = {"partner": received.partner, "transport": received.transport, "message_id": received.message_id}
+        meta = {
+            "partner": received.partner,
+            "transport": received.transport,
+            "message_id": received.message_id,
+        }
         if received.filename:
             meta["filename"] = received.filename
         if received.extra:
@@ -137,8 +145,13 @@ class Store:
     def _audit_received(self, item_id: str, meta: dict[str, Any]) -> None:
         keys = {k: meta[k] for k in ("message_id", "filename") if meta.get(k)}
         self.record(
-            "item.received", partner=meta.get("partner"), keys=keys, item_id=item_id, size=meta["size"],
-            sha256=meta["sha256"], data={"transport": meta.get("transport"), "state": meta["state"]},
+            "item.received",
+            partner=meta.get("partner"),
+            keys=keys,
+            item_id=item_id,
+            size=meta["size"],
+            sha256=meta["sha256"],
+            data={"transport": meta.get("transport"), "state": meta["state"]},
         )
 
     def accept(self, payload: bytes, received: Received) -> str:
@@ -174,8 +187,15 @@ class Store:
 
     # -- spool moves, audited ------------------------------------------------------------------
     def move(self, item_id: str, to_state: str, note: str = "", **data: Any) -> SpoolItem:
-        it = self.spool.move(item_id, to_state, note, {"reason": data["reason"]} if "reason" in data else None)
-        self.record("item.moved", partner=it.meta.get("partner"), item_id=item_id, data={"to": to_state, "note": note, **data})
+        it = self.spool.move(
+            item_id, to_state, note, {"reason": data["reason"]} if "reason" in data else None
+        )
+        self.record(
+            "item.moved",
+            partner=it.meta.get("partner"),
+            item_id=item_id,
+            data={"to": to_state, "note": note, **data},
+        )
         return it
 
     def fail(self, item_id: str, reason: str) -> SpoolItem:
@@ -193,9 +213,18 @@ class Store:
 
     # -- interchanges, messages, documents, deliveries ----------------------------------------
     def record_interchange(
-        self, partner: str, sender: str, control_number: str, item_id: str | None, received_at: datetime | None = None
+        self,
+        partner: str,
+        sender: str,
+        control_number: str,
+        item_id: str | None,
+        received_at: datetime | None = None,
     ) -> None:
-        data = {"received_at": received_at.astimezone(UTC).isoformat(timespec="microseconds")} if received_at else None
+        data = (
+            {"received_at": received_at.astimezone(UTC).isoformat(timespec="microseconds")}
+            if received_at
+            else None
+        )
         keys = {"sender": sender, "control_number": control_number}
         self.record("interchange.received", partner=partner, keys=keys, item_id=item_id, data=data)
 
@@ -205,7 +234,9 @@ class Store:
         since = (now or datetime.now(UTC)) - window
         return self.index.interchange_seen(partner, sender, control_number, since)
 
-    def index_document(self, doc: dict[str, Any], item_id: str | None = None, state: str = "received") -> None:
+    def index_document(
+        self, doc: dict[str, Any], item_id: str | None = None, state: str = "received"
+    ) -> None:
         """Index a canonical document; without ``item_id`` its body goes into the audit event."""
         if state not in LIFECYCLE:
             raise ValueError(f"unknown lifecycle state {state!r}")
@@ -223,7 +254,9 @@ class Store:
         data: dict[str, Any] = {"state": state}
         if item_id is None:
             data["document"] = doc
-        self.record("document.indexed", partner=doc["partner"], keys=keys, item_id=item_id, data=data, body=doc)
+        self.record(
+            "document.indexed", partner=doc["partner"], keys=keys, item_id=item_id, data=data, body=doc
+        )
 
     def set_document_state(self, doc_id: str, state: str) -> None:
         if state not in LIFECYCLE:
@@ -250,7 +283,12 @@ class Store:
         self.record("delivery.scheduled", item_id=item_id, data=data)
 
     def delivery_attempted(
-        self, item_id: str, destination: str, ok: bool, error: str | None = None, next_retry_at: datetime | None = None
+        self,
+        item_id: str,
+        destination: str,
+        ok: bool,
+        error: str | None = None,
+        next_retry_at: datetime | None = None,
     ) -> None:
         data: dict[str, Any] = {"destination": destination, "ok": ok, "error": error, "next_retry_at": None}
         if next_retry_at and not ok:

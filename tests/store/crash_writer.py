@@ -28,7 +28,9 @@ def main() -> None:
     out.write("ready\n")
     out.flush()
     for i in range(int(count)):
-        item_id = store.accept(payload(int(round_no), i), Received("p1", "test", message_id=f"{round_no}-{i}"))
+        item_id = store.accept(
+            payload(int(round_no), i), Received("p1", "test", message_id=f"{round_no}-{i}")
+        )
         out.write(f"{i} {item_id}\n")
         out.flush()
         if i % 3 == 0:

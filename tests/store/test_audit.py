@@ -44,7 +44,9 @@ def test_intact_trail_verifies_and_chains_across_files(tmp_path: Path) -> None:
     last_of_day1 = json.loads(lines(tmp_path / files[0])[-1])
     assert first_of_day2["prev"] == last_of_day1["hash"]
     ev = last_of_day1
-    assert {"time", "node", "event", "partner", "keys", "item_id", "bytes", "sha256", "prev", "hash"} <= set(ev)
+    assert {"time", "node", "event", "partner", "keys", "item_id", "bytes", "sha256", "prev", "hash"} <= set(
+        ev
+    )
 
 
 def test_edit_is_caught(tmp_path: Path) -> None:
@@ -59,7 +61,18 @@ def test_edit_is_caught(tmp_path: Path) -> None:
     assert "altered" in str(res.broken)
 
 
-@pytest.mark.parametrize("action", ["delete_line", "swap_lines", "insert_copy", "delete_first_file", "delete_middle_file", "delete_last_file", "truncate_tail"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "delete_line",
+        "swap_lines",
+        "insert_copy",
+        "delete_first_file",
+        "delete_middle_file",
+        "delete_last_file",
+        "truncate_tail",
+    ],
+)
 def test_tampering_is_caught(tmp_path: Path, action: str) -> None:
     files = make_trail(tmp_path)
     p = tmp_path / files[1]
@@ -126,8 +139,23 @@ def test_cli_verify_and_export(tmp_path: Path) -> None:
     assert "9 events" in ok.output
     out = tmp_path / "export.csv"
     res = runner.invoke(
-        cli, ["audit", "export", "--audit", str(tmp_path), "--from", "2026-03-01", "--to", "2026-03-03", "--po", "PO0",
-              "--format", "csv", "--output", str(out)]
+        cli,
+        [
+            "audit",
+            "export",
+            "--audit",
+            str(tmp_path),
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-03",
+            "--po",
+            "PO0",
+            "--format",
+            "csv",
+            "--output",
+            str(out),
+        ],
     )
     assert res.exit_code == 0, res.output
     assert len(out.read_text().splitlines()) == 1 + 3

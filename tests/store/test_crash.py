@@ -23,7 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_round(paths: dict[str, str], round_no: int, rng: random.Random) -> dict[str, int]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    args = [sys.executable, str(WRITER), paths["spool_dir"], paths["audit_dir"], paths["index_path"], str(round_no), "1000"]
+    args = [
+        sys.executable,
+        str(WRITER),
+        paths["spool_dir"],
+        paths["audit_dir"],
+        paths["index_path"],
+        str(round_no),
+        "1000",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
     assert proc.stdout.readline() == b"ready\n"
@@ -60,7 +68,9 @@ def test_sigkill_during_puts_loses_nothing_that_returned(paths: dict[str, str]) 
                 assert item_id not in found, f"{item_id} in both {found[item_id]} and {state}"
                 found[item_id] = state
                 data, meta = store.spool.get(item_id)
-                assert hashlib.sha256(data).hexdigest() == meta["sha256"], "a partial write was taken as an item"
+                assert hashlib.sha256(data).hexdigest() == meta["sha256"], (
+                    "a partial write was taken as an item"
+                )
         for item_id, (round_no, i) in returned.items():
             assert item_id in found, f"put {item_id} returned but is gone"
             data, _ = store.spool.get(item_id)

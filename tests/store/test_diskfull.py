@@ -22,7 +22,9 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     mnt.mkdir()
     res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
     if res.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({res.stderr.decode().strip()}); the RLIMIT_FSIZE test covers the error path")
+        pytest.skip(
+            f"cannot mount a small tmpfs here ({res.stderr.decode().strip()}); the RLIMIT_FSIZE test covers the error path"
+        )
     try:
         yield mnt
     finally:
@@ -32,7 +34,9 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 def test_disk_full_on_a_small_filesystem(small_fs: Path) -> None:
     ballast = small_fs / "ballast"
     ballast.write_bytes(b"\0" * 128 * 1024)
-    store = Store.open(str(small_fs / "spool"), str(small_fs / "spool" / "audit"), str(small_fs / "spool" / "index.sqlite"))
+    store = Store.open(
+        str(small_fs / "spool"), str(small_fs / "spool" / "audit"), str(small_fs / "spool" / "index.sqlite")
+    )
     accepted: dict[str, bytes] = {}
     with pytest.raises(DiskFull, match="no space left"):
         for i in range(1000):
@@ -77,7 +81,9 @@ print("ok", len(spool.list("in")))
 
 def test_write_limit_emulated_with_rlimit_fsize(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    res = subprocess.run([sys.executable, "-c", RLIMIT_SCRIPT, str(tmp_path / "spool")], capture_output=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-c", RLIMIT_SCRIPT, str(tmp_path / "spool")], capture_output=True, env=env
+    )
     assert res.returncode == 0, res.stderr.decode()
     out = res.stdout.decode()
     assert "refused: [Errno 27] no space left for the store" in out

@@ -28,7 +28,11 @@ def test_second_process_refuses_to_open_the_same_spool(tmp_path: Path) -> None:
     spool = str(tmp_path / "spool")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     first = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, spool], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        [sys.executable, "-c", HOLDER, spool],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         assert first.stdout is not None and first.stdout.readline() == b"locked\n"
@@ -45,7 +49,9 @@ def test_second_process_refuses_to_open_the_same_spool(tmp_path: Path) -> None:
 def test_lock_is_released_by_a_killed_holder(tmp_path: Path) -> None:
     spool = str(tmp_path / "spool")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, spool], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, spool], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
     assert proc.stdout is not None and proc.stdout.readline() == b"locked\n"
     proc.kill()
     proc.wait()
