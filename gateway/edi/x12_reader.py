@@ -20,6 +20,7 @@ from gateway.edi.x12_isa import IsaHeader
 ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA", "TA1"})
 CONTINUE, STOP_AFTER, STOP_BEFORE = 0, 1, 2
 WHITESPACE = " \t\r\n"
+MAX_FINDINGS = 1000  # garbage input must not grow memory without bound
 
 
 def split_value(value: str, comp: str, rep: str | None) -> Any:
@@ -115,7 +116,12 @@ class X12Reader:
         return pos
 
     def add(self, code: str, message: str, **fields: Any) -> None:
-        self.findings.append(finding(code, message, **fields))
+        n = len(self.findings)
+        if n < MAX_FINDINGS:
+            self.findings.append(finding(code, message, **fields))
+        elif n == MAX_FINDINGS:
+            self.findings.append(finding("too_many_findings", f"more than {MAX_FINDINGS} problems; the rest "
+                                         "are not listed", level="interchange"))
 
     # interchange -----------------------------------------------------------------------------------
     def open(self, isa: IsaHeader, char_pos: int, seg_index: int) -> None:
