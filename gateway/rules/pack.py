@@ -194,7 +194,6 @@ def _compile_rule(raw: Any, i: int, file: str, params: dict[str, Any], consts: d
     for k in kinds[1:]:  # a rule over several kinds sees the fields they share
         root = {f: t for f, t in root.items() if f in SCHEMAS[k] and SCHEMAS[k][f] == t}
     scope: dict[str, Any] = {name: (f"_p_{name}", t) for name, (t, _) in params.items()}
-    lines_src: list[str] = []
     indent = "    "
     index_vars: list[str] = []
     path_parts: list[str] = []
