@@ -6,7 +6,8 @@ Both servers run in the same run on 127.0.0.1, each in its own process, with the
 clients (batch mode, ed25519 key). If ``sshd`` is not installed, the Debian packages are downloaded with
 ``apt-get download`` and unpacked into bench/out/openssh (nothing is installed system-wide). When run as
 root without the ``sshd`` privilege-separation user, sshd runs as ``nobody`` (no privilege separation is
-needed then). Prints medians and ratios.
+needed then; ``UsePAM yes`` as on Debian, because without PAM sshd refuses nobody's locked account).
+Prints medians and ratios.
 """
 
 from __future__ import annotations
@@ -264,7 +265,7 @@ def main() -> None:
         print(f"| {label} | " + " | ".join(cells) + " |")
 
     row(f"uploads, files/s (median of {opts.rounds})", "files_s", ",.0f", True)
-    row("server CPU per 1,000-file burst, s", "burst_cpu", ".2f", False)
+    row("server CPU per 1,000-file burst, s (sshd: session children not counted)", "burst_cpu", ".2f", False)
     for label in ("default", "curve25519-sha256"):
         row(f"new connections/s, client kex {label}", f"conn_s_{label}", ".1f", True)
         row(f"server CPU per connection, ms ({label})", f"conn_cpu_ms_{label}", ".1f", False)
