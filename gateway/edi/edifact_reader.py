@@ -155,10 +155,10 @@ class EdifactReader(X12Reader):
         self.st_numbers = set()
 
     def end_group(self, i: int, why: str) -> None:
-        if self.segs is not None:
-            self.end_transaction(i, why)
         g = self.grp
         assert g is not None
+        if self.segs is not None:
+            self.end_transaction(i, why)
         if g.header is not None:
             self.add("une_missing", f"group {g.control_number} has no UNE trailer ({why})", **self.where(i))
         self.grp = None

@@ -5,11 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from gateway.edi import functional
-from gateway.edi.model import EDIFACT_DEFAULT, X12_DEFAULT, Delimiters, Group, Interchange, Segment, Transaction
+from gateway.edi.model import (
+    EDIFACT_DEFAULT,
+    X12_DEFAULT,
+    Delimiters,
+    Group,
+    Interchange,
+    Segment,
+    Transaction,
+)
 
 Level = Literal["isa", "gs", "st", "unb", "ung", "unh"]
 
@@ -68,7 +76,7 @@ def envelope(
     X12: ``version`` is ISA12 ("00401"), ``group_version`` GS08 ("004010"). EDIFACT: ``version`` is the
     UNB syntax identifier ("UNOA:3"). Counts are written by ``write``.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if standard == "x12":
         return _x12(transactions, partner, sender, receiver, control_numbers, transaction_type, functional_id,
                     version or "00401", group_version, delimiters or X12_DEFAULT, test, ack_requested,

@@ -104,7 +104,7 @@ class TransactionReader:
         elif head[:3] in (b"UNA", b"UNB"):
             self.standard = "edifact"
             encoding = EDIFACT_CHARSETS.get(syntax_id(first[start:]), "latin-1")
-            encoding = "latin-1" if encoding == "ascii" else encoding
+            encoding = "utf-8" if encoding == "ascii" else encoding
         else:
             self.findings.append(finding("no_interchange", f"no ISA, UNA or UNB at the start: {head!r}",
                                          offset=start))

@@ -65,10 +65,14 @@ def finish_tail(reader: X12Reader, raw: list[str], last: int, offset: Callable[[
     interchange trailer; anything else left open is reported as truncated."""
     tail = raw[last].strip(WHITESPACE)
     if tail and reader.ic is not None:
-        had = len(reader.interchanges), reader.ic
-        reader.scan(raw, last, last + 1)
-        closed = reader.ic is None and had[1].trailer is not None
-        if closed:
+        ic, before = reader.ic, len(reader.findings)
+        if tail.startswith(("IEA", "UNZ")):
+            reader.scan(raw, last, last + 1)
+        clean = not any(f.severity == "error" for f in reader.findings[before:])
+        trailer = ic.trailer or []
+        ref = trailer[2] if len(trailer) > 2 and isinstance(trailer[2], str) else ""
+        cut = len(trailer) < 3 or (ref != ic.control_number and ic.control_number.startswith(ref))
+        if reader.ic is None and ic.trailer is not None and (clean or not cut):
             reader.add("segment_terminator_missing", f"the final segment {tail[:12]!r} has no terminator",
                        severity="warning", level="interchange", offset=offset(reader.pos_of(last)))
             return

@@ -1,0 +1,71 @@
+"""Any byte string gives a clear result (a tree, or findings), never an exception or a hang."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.edi import iter_transactions, parse, same_tree, write
+from gateway.edi.parser import ParseResult
+from tests.edi.samples import ISA_5010, edifact, x12
+
+SEEDS = [x12(pos=2), x12(isa=ISA_5010, term="\n", sep=""), edifact(), edifact(una=False, syntax="UNOC:3")]
+
+
+def check(data: bytes) -> ParseResult:
+    r = parse(data)
+    assert isinstance(r, ParseResult)
+    assert r.ok == (not any(f.severity == "error" for f in r.findings))
+    assert len(r.findings) <= 1001
+    for f in r.findings:
+        assert f.code and f.message
+        assert f.offset is None or 0 <= f.offset <= len(data)
+    if r.ok:
+        for ic in r.interchanges:
+            again = parse(write(ic))
+            assert same_tree(again.interchanges[0], ic)
+    return r
+
+
+@st.composite
+def mutated(draw, seeds=SEEDS):
+    data = bytearray(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["flip", "insert", "delete", "dup", "cut"]))
+        pos = draw(st.integers(0, max(len(data) - 1, 0)))
+        if op == "flip" and data:
+            data[pos] = draw(st.sampled_from(b"*~>^:+'?\r\n \x00\xff0A"))
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(max_size=8))
+        elif op == "delete":
+            del data[pos:pos + draw(st.integers(1, 20))]
+        elif op == "dup":
+            data[pos:pos] = data[pos:pos + draw(st.integers(1, 200))]
+        else:
+            del data[pos:]
+    return bytes(data)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_fixtures_give_a_tree_or_findings(data):
+    r = check(data)
+    reader = iter_transactions(data, chunk_size=97)
+    items = list(reader)
+    assert len(items) == len(r.transactions())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600))
+def test_random_bytes(data):
+    check(data)
+    check(b"ISA*" + data)
+    check(b"UNA:+.? 'UNB+" + data)
+
+
+def test_truncated_at_every_offset():
+    for data in (x12(pos=1), edifact(messages=1)):
+        for cut in range(len(data)):
+            r = check(data[:cut])
+            full_trailer_left = data[cut:].strip() in (b"~", b"'", b"")
+            assert r.ok == full_trailer_left, (cut, data[cut:], [f.code for f in r.findings])
