@@ -95,6 +95,7 @@ class Compiler:
             raise ExprError("an expression is required")
         if len(text) > MAX_LENGTH:
             raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+        text = " ".join(text.split("\n"))  # YAML block scalars may keep line breaks
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
@@ -171,6 +172,8 @@ class Compiler:
         return ast.Subscript(value, index, ast.Load()), item
 
     def v_BinOp(self, node: ast.BinOp, scope: dict) -> tuple[ast.AST, Any]:
+        if not isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div | ast.FloorDiv | ast.Mod):
+            raise self.fail(node, f"'{type(node.op).__name__}' is not allowed in rule expressions")
         left, lt = self.visit(node.left, scope)
         right, rt = self.visit(node.right, scope)
         typ = "dec" if "dec" in (lt, rt) else ("int" if lt == rt == "int" else ANY)
@@ -183,6 +186,8 @@ class Compiler:
         return ast.BinOp(left, node.op, right), typ
 
     def v_UnaryOp(self, node: ast.UnaryOp, scope: dict) -> tuple[ast.AST, Any]:
+        if not isinstance(node.op, ast.Not | ast.USub | ast.UAdd):
+            raise self.fail(node, f"'{type(node.op).__name__}' is not allowed in rule expressions")
         operand, typ = self.visit(node.operand, scope)
         return ast.UnaryOp(node.op, operand), "bool" if isinstance(node.op, ast.Not) else typ
 

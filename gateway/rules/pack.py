@@ -188,7 +188,7 @@ def _compile_rule(raw: Any, i: int, file: str, params: dict[str, Any], consts: d
     severity = str(raw.get("severity", "error"))
     if severity not in ("error", "warning"):
         problems.append(Problem(file, line_of(raw, "severity"), rid, f"severity '{severity}' is not error or warning"))
-    if len(problems) > before:
+    if any(k not in SCHEMAS for k in kinds):
         return None
     root = dict(SCHEMAS[kinds[0]])
     for k in kinds[1:]:  # a rule over several kinds sees the fields they share
