@@ -37,9 +37,11 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def syncfs(path: str) -> None:
-    """Flush the whole filesystem holding ``path`` (falls back to fsync of the folder)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def syncfs(path: str, fd: int | None = None) -> None:
+    """Flush the whole filesystem holding ``path`` (or the open ``fd``); falls back to an fsync."""
+    own = fd is None
+    if fd is None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         if _syncfs is None:
             os.fsync(fd)
@@ -48,7 +50,8 @@ def syncfs(path: str) -> None:
             err = ctypes.get_errno()
             raise _wrap(OSError(err, os.strerror(err), path))
     finally:
-        os.close(fd)
+        if own:
+            os.close(fd)
 
 
 def _wrap(exc: OSError) -> OSError:
@@ -91,12 +94,13 @@ def fsync_file(path: str) -> None:
         os.close(fd)
 
 
-def make_durable(mode: str, dirs: Iterable[str]) -> None:
-    """After renames: fsync each folder (``fsync``) or the filesystem once (``syncfs``)."""
+def make_durable(mode: str, dirs: Iterable[str], fs_fd: int | None = None) -> None:
+    """After renames: fsync each folder (``fsync``) or the filesystem once (``syncfs``; ``fs_fd`` is
+    any open folder on it, saving an open per call)."""
     unique = list(dict.fromkeys(dirs))
     try:
         if mode == "syncfs":
-            syncfs(unique[0])
+            syncfs(unique[0], fs_fd)
         else:
             for d in unique:
                 fsync_dir(d)

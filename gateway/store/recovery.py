@@ -9,7 +9,8 @@ Rules, in order:
    a payload with no meta at all is quarantined in ``failed/`` (never dropped).
 3. When the last run did not close cleanly and the spool syncs with ``syncfs``, items that were never
    moved are checked against their recorded size and SHA-256: a mismatch is an unfinished ``put``
-   whose data did not reach the disk, and is removed.
+   whose data did not reach the disk (it never returned, so nobody was told it was stored), and is
+   removed. An item whose meta cannot be read is quarantined in ``failed/`` instead.
 4. Items in ``work/`` go back to the state they were claimed from (usually ``in/``), so they are
    processed again, exactly once more.
 """
@@ -127,7 +128,10 @@ def _verify_fresh(spool: Spool, rep: RecoveryReport) -> None:
             try:
                 meta = read_meta(path + META_SUFFIX)
             except ValueError:
-                meta = {}
+                os.unlink(path + META_SUFFIX)
+                _quarantine(spool, item_id, state)  # cannot tell how far it got: keep it for a human
+                rep.quarantined.append(item_id)
+                continue
             if len(meta.get("history", [])) > 1:
                 continue  # moved since its put returned, so it was durable
             if meta.get("size") == os.path.getsize(path) and meta.get("sha256") == _sha(path):

@@ -49,7 +49,7 @@ def utcnow() -> str:
 
 
 def encode_meta(meta: dict[str, Any]) -> bytes:
-    return (json.dumps(meta, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    return (json.dumps(meta, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 class Spool:
@@ -62,6 +62,15 @@ class Spool:
         os.makedirs(self.root, exist_ok=True)
         for state in BASE_STATES:
             os.makedirs(self.dir(state), exist_ok=True)
+        self._fs_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        if self._fs_fd >= 0:
+            os.close(self._fs_fd)
+            self._fs_fd = -1
+
+    def _durable(self, dirs: list[str]) -> None:
+        fsio.make_durable(self.sync, dirs, self._fs_fd if self._fs_fd >= 0 else None)
 
     # -- paths -------------------------------------------------------------------------------
     def dir(self, state: str) -> str:
@@ -109,7 +118,7 @@ class Spool:
             fsio.write_new(tmp_meta, encode_meta(full), sync)
             os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
             os.rename(tmp_payload, final)
-            fsio.make_durable(self.sync, [d])
+            self._durable([d])
         except BaseException:
             for p in (tmp_payload, tmp_meta, final, final + META_SUFFIX):
                 fsio._unlink_quiet(p)  # a put that fails leaves nothing behind
@@ -142,7 +151,7 @@ class Spool:
                     raise
                 self._copy_in(src, final, sync)
                 os.unlink(src)
-            fsio.make_durable(self.sync, [d, os.path.dirname(src)])
+            self._durable([d, os.path.dirname(src)])
         except BaseException:
             fsio._unlink_quiet(tmp_meta)
             if not os.path.exists(final):
@@ -197,7 +206,7 @@ class Spool:
             it = self.item(item_id)
             os.unlink(it.path)
             fsio._unlink_quiet(it.meta_path)
-            fsio.make_durable(self.sync, [os.path.dirname(it.path)])
+            self._durable([os.path.dirname(it.path)])
 
     # -- moving ------------------------------------------------------------------------------
     def move(
@@ -229,7 +238,7 @@ class Spool:
         meta["history"] = [*it.meta.get("history", []), {"state": to_state, "at": utcnow(), "note": note}]
         dst = os.path.join(dst_dir, it.id)
         tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
-        fsio.write_new(tmp_meta, encode_meta(meta), self.sync == "fsync")
+        fsio.write_new(tmp_meta, encode_meta(meta), True)  # always: a move must never leave a blank meta
         os.rename(tmp_meta, dst + META_SUFFIX)
         try:
             os.rename(it.path, dst)  # the commit point: the item is where its payload is
@@ -237,7 +246,7 @@ class Spool:
             fsio._unlink_quiet(dst + META_SUFFIX)
             raise
         fsio._unlink_quiet(it.meta_path)
-        fsio.make_durable(self.sync, [dst_dir, src_dir])
+        self._durable([dst_dir, src_dir])
         return SpoolItem(it.id, to_state, meta, dst)
 
 

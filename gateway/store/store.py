@@ -93,6 +93,7 @@ class Store:
     def close(self) -> None:
         self.index.close()
         self.audit.close()
+        self.spool.close()
         if not self._attached:
             fsio._unlink_quiet(os.path.join(self.spool.root, DIRTY))
             fsio.fsync_dir(self.spool.root)

@@ -1,6 +1,6 @@
 """Writer process for the SIGKILL test: opens the store, puts items, prints each id once put returned.
 
-Usage: crash_writer.py SPOOL AUDIT INDEX ROUND COUNT
+Usage: crash_writer.py SPOOL AUDIT INDEX ROUND COUNT SYNC
 Every third item is also claimed and moved on to done/, so moves get interrupted too.
 """
 
@@ -22,8 +22,8 @@ def payload(round_no: int, i: int) -> bytes:
 
 def main() -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    spool_dir, audit_dir, index_path, round_no, count = sys.argv[1:6]
-    store = Store.open(spool_dir, audit_dir, index_path, node="crash")
+    spool_dir, audit_dir, index_path, round_no, count, sync = sys.argv[1:7]
+    store = Store.open(spool_dir, audit_dir, index_path, node="crash", sync=sync)
     out = sys.stdout
     out.write("ready\n")
     out.flush()

@@ -21,7 +21,7 @@ WRITER = Path(__file__).with_name("crash_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_round(paths: dict[str, str], round_no: int, rng: random.Random) -> dict[str, int]:
+def run_round(paths: dict[str, str], round_no: int, rng: random.Random, sync: str) -> dict[str, int]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     args = [
         sys.executable,
@@ -31,6 +31,7 @@ def run_round(paths: dict[str, str], round_no: int, rng: random.Random) -> dict[
         paths["index_path"],
         str(round_no),
         "1000",
+        sync,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
@@ -49,16 +50,18 @@ def run_round(paths: dict[str, str], round_no: int, rng: random.Random) -> dict[
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_sigkill_during_puts_loses_nothing_that_returned(paths: dict[str, str]) -> None:
+@pytest.mark.parametrize(("sync", "rounds"), [("fsync", 22), ("syncfs", 8)])
+def test_sigkill_during_puts_loses_nothing_that_returned(
+    paths: dict[str, str], sync: str, rounds: int
+) -> None:
     rng = random.Random(6)
     returned: dict[str, tuple[int, int]] = {}
-    rounds = 24
     for round_no in range(rounds):
-        for item_id, i in run_round(paths, round_no, rng).items():
+        for item_id, i in run_round(paths, round_no, rng, sync).items():
             returned[item_id] = (round_no, i)
     assert len(returned) > rounds * 10, "the writer was killed too early to test anything"
 
-    with Store.open(**paths, node="check") as store:
+    with Store.open(**paths, node="check", sync=sync) as store:
         assert store.spool.list("work") == []
         found: dict[str, str] = {}
         for state in store.spool.states():

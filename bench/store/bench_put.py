@@ -1,0 +1,162 @@
+"""Durable put of 2 KB items against the floor the disk allows, and duplicate lookups at 1M interchanges.
+
+    .venv/bin/python -m bench.store.bench_put [--rounds 7] [--items 300] [--interchanges 1000000]
+
+Each round runs, one after the other on the same filesystem (under bench/out/store/):
+
+* floor:       a plain loop of write + fsync + rename of one 2 KB file (no meta, no folder fsync);
+* put/fsync:   Spool.put, payload + meta each fsynced, renamed, folder fsynced;
+* put/syncfs:  Spool.put, payload + meta written and renamed, then one syncfs;
+* accept:      Store.accept (put/fsync + audit event with fdatasync + index row with synchronous=FULL).
+
+Medians over the rounds are printed with each ratio to the floor of the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+
+from gateway.store import Index, Spool, Store
+from gateway.transport.inbox import Received
+
+OUT = Path(__file__).resolve().parents[1] / "out" / "store"
+PAYLOAD = os.urandom(2048)
+
+
+def floor_loop(d: Path, n: int) -> float:
+    d.mkdir(parents=True)
+    t = time.perf_counter()
+    for i in range(n):
+        tmp, final = d / f".t{i}", d / f"f{i}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        os.write(fd, PAYLOAD)
+        os.fsync(fd)
+        os.close(fd)
+        os.rename(tmp, final)
+    return n / (time.perf_counter() - t)
+
+
+def spool_loop(sync: str) -> Callable[[Path, int], float]:
+    def run(d: Path, n: int) -> float:
+        spool = Spool(str(d), sync=sync)
+        meta = {"partner": "amazon-us", "transport": "as2", "message_id": "<bench@x>"}
+        t = time.perf_counter()
+        for _ in range(n):
+            spool.put("in", PAYLOAD, meta)
+        return n / (time.perf_counter() - t)
+
+    return run
+
+
+def accept_loop(d: Path, n: int) -> float:
+    store = Store.open(str(d), str(d / "audit"), str(d / "index.sqlite"), node="bench")
+    rec = Received("amazon-us", "as2", message_id="<bench@x>")
+    t = time.perf_counter()
+    for _ in range(n):
+        store.accept(PAYLOAD, rec)
+    rate = n / (time.perf_counter() - t)
+    store.close()
+    return rate
+
+
+def bench_puts(rounds: int, items: int) -> None:
+    cases: dict[str, Callable[[Path, int], float]] = {
+        "floor (write+fsync+rename)": floor_loop,
+        "Spool.put, sync=fsync": spool_loop("fsync"),
+        "Spool.put, sync=syncfs": spool_loop("syncfs"),
+        "Store.accept (put+audit+index)": accept_loop,
+    }
+    rates: dict[str, list[float]] = {k: [] for k in cases}
+    ratios: dict[str, list[float]] = {k: [] for k in cases}
+    for r in range(rounds):
+        floor = 0.0
+        for name, fn in cases.items():
+            d = OUT / f"r{r}-{abs(hash(name))}"
+            shutil.rmtree(d, ignore_errors=True)
+            rate = fn(d, items)
+            shutil.rmtree(d, ignore_errors=True)
+            floor = rate if name.startswith("floor") else floor
+            rates[name].append(rate)
+            ratios[name].append(rate / floor)
+    print(f"\nDurable put of 2 KB items: {rounds} rounds x {items} items, medians")
+    print("| case | items/s (median) | min..max | ratio to floor (median of per-round ratios) |")
+    print("|---|---:|---:|---:|")
+    for name in cases:
+        v = rates[name]
+        print(
+            f"| {name} | {statistics.median(v):,.0f} | {min(v):,.0f}..{max(v):,.0f} | {statistics.median(ratios[name]):.0%} |"
+        )
+
+
+def bench_lookups(count: int, probes: int = 20000) -> None:
+    path = OUT / "lookup.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    idx = Index(str(path), synchronous="OFF")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    partners = [f"partner{p}" for p in range(20)]
+    rng = random.Random(1)
+    t = time.perf_counter()
+    with idx.lock, idx.db.atomic():
+        idx.db.conn.executemany(
+            "INSERT INTO interchanges VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    partners[i % 20],
+                    f"SENDER{i % 20}",
+                    f"{i:09d}",
+                    (t0 + timedelta(seconds=i * 10)).isoformat(),
+                    f"it{i}",
+                    i,
+                )
+                for i in range(count)
+            ),
+        )
+    load = time.perf_counter() - t
+    since = t0  # every stored interchange is inside the window; misses are unknown numbers
+    lat: list[float] = []
+    hits = 0
+    for _ in range(probes):
+        i = rng.randrange(count * 2)  # half of the probes miss
+        p = i % 20
+        s = time.perf_counter()
+        found = idx.interchange_seen(partners[p], f"SENDER{p}", f"{i:09d}", since)
+        lat.append(time.perf_counter() - s)
+        hits += found is not None
+    idx.close()
+    lat.sort()
+    print(
+        f"\nDuplicate lookup (interchange_seen) at {count:,} interchanges, {probes:,} probes ({hits:,} hits; load {load:.1f} s)"
+    )
+    print("| median | p99 | max |")
+    print("|---:|---:|---:|")
+    print(
+        f"| {lat[len(lat) // 2] * 1e6:.0f} us | {lat[int(len(lat) * 0.99)] * 1e6:.0f} us | {lat[-1] * 1e6:.0f} us |"
+    )
+
+
+def main() -> None:
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--items", type=int, default=300)
+    ap.add_argument("--interchanges", type=int, default=1_000_000)
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    bench_puts(args.rounds, args.items)
+    bench_lookups(args.interchanges)
+
+
+if __name__ == "__main__":
+    main()
