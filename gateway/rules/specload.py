@@ -246,12 +246,17 @@ def load_spec_file(path: str | os.PathLike[str]) -> Spec:
     if not check_keys(data, _SPEC_KEYS - {"extends", "usage", "max"}, file, "", problems,
                       required=("standard", "version", "transaction", "structure")):
         raise RulesConfigError(problems)
-    dict_path = path.parent / str(data.get("dictionary", "segments.yaml"))
-    try:
-        segdefs, composites = load_dictionary(dict_path)
-    except RulesConfigError as exc:
-        problems.extend(exc.problems)
-        raise RulesConfigError(problems) from None
+    names = data.get("dictionary", "segments.yaml")
+    segdefs, composites = {}, {}
+    for name in names if isinstance(names, list) else [names]:
+        dict_path = (path.parent / str(name)).resolve()
+        try:
+            more_segs, more_comps = load_dictionary(dict_path)
+        except RulesConfigError as exc:
+            problems.extend(exc.problems)
+            raise RulesConfigError(problems) from None
+        segdefs.update(more_segs)
+        composites.update(more_comps)
     structure = _parse_structure(data["structure"], file, "structure", problems)
     spec = Spec(str(data["standard"]), str(data["version"]), str(data["transaction"]), str(data.get("name", "")),
                 structure, {}, frozenset(segdefs), file)
@@ -260,7 +265,7 @@ def load_spec_file(path: str | os.PathLike[str]) -> Spec:
             if node.tag in segdefs:
                 spec.segments[node.tag] = segdefs[node.tag]
             elif node.tag not in (data.get("segment_defs") or {}):
-                problems.append(Problem(file, node.line, f"structure.{node.tag}", f"segment {node.tag} is not in {dict_path.name}"))
+                problems.append(Problem(file, node.line, f"structure.{node.tag}", f"segment {node.tag} is not in the segment dictionary"))
     _apply_changes(spec, data, file, problems, composites)
     if problems:
         raise RulesConfigError(problems)
@@ -280,10 +285,12 @@ def apply_override(base: Spec, override: str | os.PathLike[str] | dict[str, Any]
     spec.source = f"{base.source} + {file}"
     if "name" in data:
         spec.name = str(data["name"])
-    try:
-        _, composites = load_dictionary(Path(base.source).parent / "segments.yaml")
-    except (RulesConfigError, OSError):
-        composites = {}
+    composites: dict[str, Any] = {}
+    for dict_path in sorted(Path(base.source).parent.parent.glob("*/segments.yaml")):
+        try:
+            composites.update(load_dictionary(dict_path)[1])
+        except (RulesConfigError, OSError):
+            pass
     _apply_changes(spec, data, file, problems, composites)
     if problems:
         raise RulesConfigError(problems)
