@@ -77,6 +77,8 @@ def audit_verify(
     from gateway.store import verify
 
     p = _paths(config, spool_dir, audit_dir, index_path)
+    if not os.path.isdir(p.audit):
+        raise click.ClickException(f"no audit trail at {p.audit!r}")
     res = verify(p.audit)
     if as_json:
         broken = (

@@ -109,7 +109,7 @@ class Index:
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
         if keys.get("message_id") and ev.get("partner"):
-            self.db["messages"].insert(
+            self.db.table("messages").insert(
                 {
                     "partner": ev["partner"],
                     "message_id": keys["message_id"],
@@ -123,7 +123,7 @@ class Index:
     def _on_message_sent(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
-        self.db["messages"].insert(
+        self.db.table("messages").insert(
             {
                 "partner": ev["partner"],
                 "message_id": keys["message_id"],
@@ -145,7 +145,7 @@ class Index:
     def _on_interchange_received(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
-        self.db["interchanges"].insert(
+        self.db.table("interchanges").insert(
             {
                 "partner": ev["partner"],
                 "sender": keys["sender"],
@@ -164,7 +164,7 @@ class Index:
             raise ValueError(f"document {keys.get('doc_id')!r}: body not available")
         doc_id, received = doc["doc_id"], _iso(doc.get("received_at") or ev["time"])
         self.db.execute("DELETE FROM doc_keys WHERE doc_id = ?", (doc_id,))
-        self.db["documents"].insert(
+        self.db.table("documents").insert(
             {
                 "doc_id": doc_id,
                 "partner": doc["partner"],
@@ -190,7 +190,7 @@ class Index:
             for v in values
         ]
         if rows:
-            self.db["doc_keys"].insert_all(rows)
+            self.db.table("doc_keys").insert_all(rows)
 
     def _on_document_state(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
@@ -203,7 +203,7 @@ class Index:
     def _on_delivery_scheduled(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
-        self.db["deliveries"].insert(
+        self.db.table("deliveries").insert(
             {
                 "item_id": ev["item_id"],
                 "destination": data["destination"],
@@ -246,7 +246,7 @@ class Index:
             " WHERE excluded.allocations > control_numbers.allocations",
             (ev["partner"], data["level"], data["value"], data["allocations"], ev["time"]),
         )
-        self.db["control_number_log"].insert(
+        self.db.table("control_number_log").insert(
             {
                 "partner": ev["partner"],
                 "level": data["level"],
