@@ -133,12 +133,47 @@ def write(interchange: Interchange, delimiters: Delimiters | None = None, *, fix
         if ic.una is not None or _differs(d, default_delimiters(syntax)):
             head = "UNA" + d.component + d.element + d.decimal + (d.release or " ") + \
                 (d.repetition or " ") + d.segment + d.suffix
-    body = w.end.join(map(w.segment, segs)) + w.end
-    _check(ic, d, body, segs, w)
+    fast = _edifact_fast(segs, d) if ic.standard == "edifact" and d.release else None
+    if fast is not None:
+        body = fast
+    else:
+        body = w.end.join(map(w.segment, segs)) + w.end
+        _check(ic, d, body, segs, w)
     try:
         return (head + body).encode(_encoding(ic))
     except UnicodeEncodeError as exc:
         raise ValueError(f"a value cannot be written in {_encoding(ic)}: {exc}") from None
+
+
+# Noncharacters stand in for the separators while values are escaped in one pass over the whole text.
+_PE, _PC, _PT, _PR = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
+
+
+def _repeat(v: Any) -> str:
+    if not isinstance(v, Repeats):
+        raise ValueError(f"element {v!r} is neither str, list nor Repeats")
+    return _PR.join(_PC.join(x) if isinstance(x, list) else x for x in v)
+
+
+def _edifact_fast(segs: list[Segment], d: Delimiters) -> str | None:
+    """Join with stand-in separators, then escape values and restore separators in one translate.
+
+    None (use the per-value path) if a value itself holds a stand-in character.
+    """
+    rows = [_PE.join([v if v.__class__ is str else (_PC.join(v) if v.__class__ is list else _repeat(v))
+                      for v in seg]) for seg in segs]
+    text = _PT.join(rows) + _PT
+    if text.count(_PT) != len(segs) or text.count(_PE) != sum(map(len, segs)) - len(segs):
+        return None
+    if _PR in text and not d.repetition:
+        raise ValueError("a repeated element but the delimiters have no repetition separator")
+    r = d.release
+    assert r
+    for ch in (r, d.element, d.component, d.segment, d.repetition):  # release first: it doubles
+        if ch and ch in text:
+            text = text.replace(ch, r + ch)
+    return (text.replace(_PE, d.element).replace(_PC, d.component).replace(_PR, d.repetition or "")
+            .replace(_PT, d.segment + d.suffix))
 
 
 def _differs(a: Delimiters, b: Delimiters) -> bool:
