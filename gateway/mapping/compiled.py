@@ -11,9 +11,9 @@ from gateway.edi.findings import Finding
 from gateway.edi.model import Segment, Transaction
 from gateway.mapping.convert import Runtime
 from gateway.mapping.fields import MISSING, Explained
+from gateway.mapping.treebuild import build_from_hints, build_loops
 from gateway.rules.spec import Spec
 from gateway.rules.specload import load_spec_for
-from gateway.rules.structure import read_transaction
 from gateway.rules.tree import Loop
 
 Direction = str  # "inbound" | "outbound" | "reshape"
@@ -37,14 +37,15 @@ class Mapping:
     _xml: Any = None
     used_tags: frozenset[str] = frozenset()
     deps: list[tuple[Path, float]] = field(default_factory=list)
+    hints: tuple[dict[str, tuple[str, ...]], dict[str, set[tuple[str, ...]]]] = ({}, {})
 
     # ------------------------------------------------------------------ inbound
     def tree(self, transaction: Transaction) -> tuple[Loop, list[Finding]]:
         spec = self.spec_for(transaction)
         if spec is None:
-            return Loop("ST" if self.standard == "x12" else "UNH", 1, list(transaction.segments)), []
-        res = read_transaction(transaction.segments, spec)
-        return res.tree, res.findings
+            return build_from_hints(transaction.segments, self.hints[0], self.hints[1],
+                                    "ST" if self.standard == "x12" else "UNH"), []
+        return build_loops(transaction.segments, spec), []
 
     def spec_for(self, transaction: Transaction) -> Spec | None:
         if self.spec is not None and (not transaction.version or transaction.version == self.version):

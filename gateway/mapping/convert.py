@@ -23,7 +23,7 @@ Pipe = Callable[[Any, Any], Any]
 class Runtime:
     """Per-document state the compiled mapping threads through: timezone, findings, coverage."""
 
-    __slots__ = ("tz", "tzname", "findings", "seen", "path", "counts", "root", "hl")
+    __slots__ = ("tz", "tzname", "findings", "seen", "path", "counts", "root", "hl", "stack")
 
     def __init__(self, tzname: str = "UTC", seen: set[tuple[int, int]] | None = None) -> None:
         self.tzname = tzname
@@ -33,6 +33,7 @@ class Runtime:
         self.path = ""
         self.counts: dict[str, int] = {}
         self.root: Any = None
+        self.stack: list[Any] = []  # outbound: the enclosing array items, innermost last
         self.hl: list[Any] = [0, []]  # outbound HL numbering: last id, stack of open HL segments
 
     def problem(self, code: str, message: str, path: str, value: Any = None, severity: str = "error") -> None:

@@ -190,6 +190,7 @@ def compile_mapping(name: str, doc: Located, root: Path, overrides: dict[str, An
             m._fields = compile_object(ctx, raw, ("fields",), "")
         if isinstance(source, EdiSource):
             m.used_tags = frozenset(source.used)
+            m.hints = (source.triggers, source.tag_scope)
         if m.output == "xml":
             m._xml = data.get("xml") or {}
             if not isinstance(m._xml, dict) or "root" not in m._xml:

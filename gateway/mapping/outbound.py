@@ -31,9 +31,19 @@ from gateway.mapping.sources import JsonPath
 from gateway.yamlfile import PathKey
 
 TAG = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
-GROUP_KEYS = {"each", "hl", "segments", "when", "id"}
+GROUP_KEYS = {"each", "hl", "cps", "segments", "when", "id"}
 SEG_OPTS = {"when", "id"}
 _COUNT = re.compile(r"^#(count|sum):([A-Z][A-Z0-9]{1,2})(?:(\d{2}))?$")
+
+class Default(str):
+    """A value that came from a ``|default:`` rather than from the document."""
+
+    __slots__ = ()
+
+
+def rt_stack(rt: Any) -> list[Any]:
+    return [rt.root, *rt.stack[1:]] if rt.stack else [rt.root]
+
 
 Emit = Callable[[Any, Runtime, list[list[Any]]], None]
 
@@ -48,21 +58,40 @@ class OutCompiler:
     # ------------------------------------------------------------------ values
     def ref(self, text: str, path: PathKey, where: str) -> Callable[[Any, Runtime], Any] | None:
         head, pipes = split_pipes(text[1:])
+        defaults = [a for n, a in pipes if n == "default"]
+        pipes = [(n, a) for n, a in pipes if n != "default"]
+        fallback = defaults[-1] if defaults else None
         required = head.endswith("!")
         head = head.rstrip("!")
+        up = head.startswith("^")  # ^field: the nearest enclosing item (or the document) that has it
+        head = head.lstrip("^")
         try:
-            jp = JsonPath(head, self.schema, self.scope)
+            if up:
+                jp = self._up_path(head)
+            else:
+                jp = JsonPath(head, self.schema, self.scope)
         except ValueError as exc:
             self.ctx.fail(path, str(exc))
             return None
         get = jp.getter()
+        if up:
+            inner = get
+
+            def get(scope: Any, root: Any) -> Any:
+                for s in reversed(rt_stack(root)):
+                    v = inner(s, root)
+                    if v is not None:
+                        return v
+                return None
         fns = parse_pipes(self.ctx, pipes, path)
         full = ".".join(jp.parts if jp.absolute else [*self.scope, *jp.parts])
         self.ctx.explained.append(Explained(where, full, [n if a is None else f"{n}:{a}" for n, a in pipes]
                                             + (["required"] if required else [])))
 
         def value(scope: Any, rt: Runtime) -> Any:
-            v = get(scope, rt.root)
+            v = get(scope, rt if up else rt.root)
+            if (v is None or v == "") and fallback is not None:
+                return Default(fallback)
             if v is None or v == "":
                 if required:
                     rt.problem("mapping_missing", f"{full} is required for {where}", full)
@@ -78,6 +107,14 @@ class OutCompiler:
             return v if v != "" else None
 
         return value
+
+    def _up_path(self, head: str) -> JsonPath:
+        for k in range(len(self.scope) - 1, -1, -1):
+            try:
+                return JsonPath(head, self.schema, self.scope[:k])
+            except ValueError:
+                continue
+        raise ValueError(f"'^{head}': no enclosing object has the field {head}")
 
     def element(self, spec: Any, path: PathKey, where: str) -> tuple[str, Any]:
         if isinstance(spec, bool):
@@ -138,6 +175,8 @@ class OutCompiler:
                 v = arg(scope, rt)
                 if v is None:
                     return ""
+                if v.__class__ is Default:  # a default alone does not make the segment worth writing
+                    return str(v)
                 acc[1] += 1
                 return v
             if kind == "count":
@@ -167,7 +206,7 @@ class OutCompiler:
                         if v is not None:
                             acc[1] += 1
                             seg.append(q)
-                            seg.append(v)
+                            seg.append(str(v) if v.__class__ is Default else v)
                     continue
                 seg.append(run_elem(kind, arg, scope, rt, out, acc))
             if acc[0] and not acc[1]:
@@ -227,11 +266,12 @@ class OutCompiler:
             except ValueError as exc:
                 self.ctx.fail(path + ("each",), str(exc))
         cond = self.when(item["when"], path + ("when",)) if "when" in item else None
-        level = str(item["hl"]) if "hl" in item else None
+        level = str(item["hl"]) if "hl" in item else ("CPS" if item.get("cps") else None)
+        cps = level == "CPS"
         body = self.items(item["segments"], path + ("segments",))
         self.scope = saved
         if level:
-            self.tags.add("HL")
+            self.tags.add("CPS" if cps else "HL")
 
         def once(scope: Any, rt: Runtime, out: list[list[Any]]) -> None:
             if cond is not None and not cond(scope, rt):
@@ -243,11 +283,14 @@ class OutCompiler:
             state = rt.hl
             state[0] += 1
             stack = state[1]
-            hl = ["HL", str(state[0]), stack[-1][1] if stack else "", level, "0"]
-            if stack:
-                stack[-1][4] = "1"
+            if cps:  # EDIFACT consignment packing sequence: CPS+id+parent
+                hl = ["CPS", str(state[0]), stack[-1][1]] if stack else ["CPS", str(state[0])]
+            else:
+                hl = ["HL", str(state[0]), stack[-1][1] if stack else "", level, "0"]
+                if stack and stack[-1][0] == "HL":
+                    stack[-1][4] = "1"
             out.append(hl)
-            rt.counts["HL"] = rt.counts.get("HL", 0) + 1
+            rt.counts[hl[0]] = rt.counts.get(hl[0], 0) + 1
             stack.append(hl)
             for e in body:
                 e(scope, rt, out)
@@ -259,7 +302,9 @@ class OutCompiler:
         def each(scope: Any, rt: Runtime, out: list[list[Any]]) -> None:
             items = many(scope, rt.root)
             if isinstance(items, list):
+                rt.stack.append(scope)
                 for x in items:
                     once(x, rt, out)
+                rt.stack.pop()
 
         return each

@@ -20,6 +20,11 @@ class EdiSource:
         self.spec = spec
         self.loop_ids: set[str] = set()
         self.used: set[str] = set()
+        # Where the mapping reads each tag (chain of loop trigger tags): builds a loop tree from the
+        # mapping itself when no structure spec is shipped for the transaction set.
+        self.scope: list[str] = []
+        self.triggers: dict[str, tuple[str, ...]] = {}
+        self.tag_scope: dict[str, set[tuple[str, ...]]] = {}
         if spec is not None:
             self.loop_ids = {n.id for n in iter_nodes(spec.structure) if isinstance(n, LoopNode)}
 
@@ -44,17 +49,45 @@ class EdiSource:
         if ref.component is not None and comps is not None and ref.component > len(comps):
             raise SelectorError(f"'{sel.text}': {last}{ref.element:02d} has {len(comps)} components")
 
+    def _note(self, sel: Selector, element: bool) -> None:
+        chain = list(self.scope)
+        steps = sel.steps[:-1] if element else sel.steps
+        for st in steps:
+            if st.tag != "**":
+                self.triggers.setdefault(st.tag, _norm(chain))
+                chain.append(st.tag)
+        if element:
+            last = sel.steps[-1].tag
+            if last not in self.triggers or self.triggers[last] != _norm(chain):
+                self.tag_scope.setdefault(last, set()).add(_norm(chain))
+        else:
+            self.scope = chain
+
     def value(self, text: str) -> Callable[[Any, Runtime], Any]:
         sel = parse_selector(text, need_element=True)
         self._check(sel)
+        self._note(sel, True)
         fn = compile_value(sel)
         return lambda scope, rt: fn(scope, rt.seen)
 
     def each(self, text: str) -> Callable[[Any, Runtime], list[Any]]:
         sel = parse_selector(text, need_element=False)
         self._check(sel)
+        self._note(sel, False)
         fn = compile_each(sel)
         return lambda scope, rt: fn(scope, rt.seen)
+
+
+def _norm(chain: list[str]) -> tuple[str, ...]:
+    """HL loops are nested by HL02 later, so every HL level reads as one 'HL' scope."""
+    out: list[str] = []
+    for t in chain:
+        if t == "HL" and "HL" in out:
+            continue
+        out.append(t)
+    if "HL" in out:
+        out = out[out.index("HL"):]
+    return tuple(out)
 
 
 def schema_fields(schema: dict[str, Any], path: list[str]) -> dict[str, Any] | None:
