@@ -49,6 +49,7 @@ class CompileCtx:
     codes: dict[str, dict[str, Any]]
     problems: list[Problem] = field(default_factory=list)
     explained: list[Explained] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)  # enclosing in:/each: selectors, for explain
 
     def fail(self, path: PathKey, message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
@@ -157,7 +158,8 @@ def compile_leaf(ctx: CompileCtx, spec: Any, path: PathKey, out: str) -> Node:
     pipes = parse_pipes(ctx, items, path)
     default = spec.get("default", MISSING)
     required = bool(spec.get("required", False))
-    ctx.explained.append(Explained(out, " + ".join(split_pipes(str(t))[0] for t in texts),
+    prefix = "".join(w + "/" for w in ctx.where)
+    ctx.explained.append(Explained(out, " + ".join(prefix + split_pipes(str(t))[0] for t in texts),
                                    [n if a in (None, True) else f"{n}:{a if not isinstance(a, dict) else 'inline'}"
                                     for n, a in items] + ([f"default {default!r}"] if default is not MISSING else [])))
     single = getters[0] if len(getters) == 1 else None
@@ -227,10 +229,14 @@ def _compile_group(ctx: CompileCtx, spec: dict[str, Any], path: PathKey, out: st
     except ValueError as exc:
         ctx.fail(path + (sel_key,), str(exc))
         many = None
+    if sel is not None:
+        ctx.where.append(str(sel))
     if "value" in spec:
         body = compile_node(ctx, spec["value"], path + ("value",), out + "[]")
     else:
         body = compile_object(ctx, spec.get("fields") or {}, path + ("fields",), out + ("[]" if "each" in spec else ""))
+    if sel is not None:
+        ctx.where.pop()
     if hasattr(ctx.source, "scope"):
         ctx.source.scope = saved  # type: ignore[attr-defined]
     if "each" in spec:
