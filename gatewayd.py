@@ -51,8 +51,22 @@ def main(config_path: str, log_format: str, dev_keys: bool) -> None:
     from twisted.internet import defer, reactor
 
     from gateway.service.app import Gateway
+    from gateway.service.storage import open_store
+    from gateway.store import StoreLocked
 
-    gw = Gateway(config, reactor)
+    try:
+        store = open_store(config)
+    except StoreLocked as exc:
+        log.error("spool_locked", spool=str(config.paths.spool), error=str(exc))
+        click.echo(f"gatewayd: {exc}", err=True)
+        notify.sd_notify(f"STATUS={exc}", "ERRNO=16")
+        sys.exit(1)
+    except OSError as exc:
+        log.error("store_open_failed", spool=str(config.paths.spool), error=str(exc))
+        click.echo(f"gatewayd: cannot open the spool at {config.paths.spool}: {exc}", err=True)
+        sys.exit(1)
+
+    gw = Gateway(config, reactor, store)
 
     def on_hup(signum: int, frame: object) -> None:
         reactor.callFromThread(gw.reload)

@@ -32,10 +32,11 @@ STORAGE = ("store",)
 
 
 class Gateway(service.MultiService):
-    def __init__(self, config: GatewayConfig, reactor: Any) -> None:
+    def __init__(self, config: GatewayConfig, reactor: Any, store: Any = None) -> None:
         super().__init__()
         self.config = config
         self.reactor = reactor
+        self.store = store
         self.started_at = reactor.seconds()
         self.exit_code = 0
         self.reloads = 0
@@ -47,7 +48,23 @@ class Gateway(service.MultiService):
             config.drain_timeout,
         ).setServiceParent(self) if "api" in config.listen else None
         notify.WatchdogService(reactor, notify.watchdog_interval()).setServiceParent(self)
+        if store is not None:
+            self._add_store_services(store)
         metrics.describe("acorn_config_reloads_total", "counter", "configuration reloads by outcome")
+
+    def _add_store_services(self, store: Any) -> None:
+        from gateway.service.alerts import Alerts
+        from gateway.service.storage import StoreService
+        from gateway.transport.delivery.service import DeliveryService
+
+        StoreService(store).setServiceParent(self)
+        secret = None
+        if self.config.alerts.get("secret_file"):
+            with open(self.config.base / self.config.alerts["secret_file"], "rb") as fh:
+                secret = fh.read().strip()
+        self.alerts = Alerts(self.reactor, self.config.node, self.config.alerts.get("webhook"), secret, store.record)
+        self.delivery = DeliveryService(self.reactor, store, self.config, self.alerts)
+        self.delivery.setServiceParent(self)
 
     # -- health ---------------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -159,3 +159,13 @@ def test_body_over_limit_gets_413(config_tree, tmp_path):
         assert d.health()["status"] == "ok"
     finally:
         assert d.stop() == 0
+
+
+def test_second_daemon_on_same_spool_refuses(daemon, config_tree):
+    daemon.wait_for("READY=1")
+    second = subprocess.run([sys.executable, "-m", "gatewayd", "--config", str(config_tree.gateway)],
+                            capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    assert "is in use by another gateway process" in second.stderr and f"pid {daemon.proc.pid}" in second.stderr
+    assert daemon.health()["status"] == "ok"  # the first one is unharmed
+    assert daemon.stop() == 0
