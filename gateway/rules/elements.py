@@ -63,8 +63,11 @@ def value_checker(ed: ElementDef, label: str) -> Checker:
         numeric = _X12_REAL
     elif typ == "n":
         numeric = _EDI_NUM
+    fast_digits = numeric is not None or typ in ("AN", "ID", "an")
 
     def check(v: str) -> tuple[str, str] | None:
+        if fast_digits and v.isdigit() and lo <= len(v) <= hi and (codes is None or v in codes):
+            return None  # the common case of a plain number
         if numeric is not None:
             if numeric.fullmatch(v) is None:
                 return "element_bad_character", f"{label} '{v}' is not a number"
@@ -113,7 +116,8 @@ def compile_segment(defn: SegmentDef, x12: bool) -> Callable[[list], list[Elemen
             simple.append(value_checker(d, labels[i]))
             comps.append(None)
     mandatory = [i for i, d in enumerate(defs, 1) if d.mandatory]
-    syntax = defn.syntax
+    notes = [(note.kind, note.positions, note) for note in defn.syntax]
+    unused = [d.not_used for d in defs]
 
     def check_composite(i: int, value: list, out: list[ElementError]) -> None:
         parts = comps[i - 1] or []
@@ -139,8 +143,7 @@ def compile_segment(defn: SegmentDef, x12: bool) -> Callable[[list], list[Elemen
             v = seg[i]
             if v == "" or v == []:
                 continue
-            d = defs[i - 1]
-            if d.not_used:
+            if unused[i - 1]:
                 out = out or []
                 out.append(ElementError("element_not_used", i, None, f"{labels[i - 1]} is not used here", v))
                 continue
@@ -156,6 +159,7 @@ def compile_segment(defn: SegmentDef, x12: bool) -> Callable[[list], list[Elemen
                     out.append(ElementError(r[0], i, None, r[1], v))
             elif isinstance(v, Repeats):
                 out = out or []
+                d = defs[i - 1]
                 if len(v) > d.repeat:
                     out.append(ElementError("element_too_many_repetitions", i, None,
                                             f"{labels[i - 1]} repeats {len(v)} times, at most {d.repeat}"))
@@ -182,8 +186,21 @@ def compile_segment(defn: SegmentDef, x12: bool) -> Callable[[list], list[Elemen
             if i > n or not _present(seg[i]):
                 out = out or []
                 out.append(ElementError("element_missing", i, None, f"{labels[i - 1]} is required"))
-        if syntax:
-            for note in syntax:
+        for kind, pos, note in notes:
+            cnt = 0
+            for p in pos:
+                if p <= n and seg[p]:
+                    cnt += 1
+            if kind == "P":
+                bad = 0 < cnt < len(pos)
+            elif kind == "R":
+                bad = cnt == 0
+            elif kind == "E":
+                bad = cnt > 1
+            else:
+                first = pos[0] <= n and bool(seg[pos[0]])
+                bad = first and (cnt < len(pos) if kind == "C" else cnt == 1)
+            if bad:
                 err = _syntax(note, seg, n, tag)
                 if err is not None:
                     out = out or []

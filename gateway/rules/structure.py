@@ -26,13 +26,14 @@ class CNode:
 
 
 class CBody:
-    __slots__ = ("nodes", "index", "loop_id", "all_tags")
+    __slots__ = ("nodes", "index", "loop_id", "all_tags", "mand")
 
     def __init__(self, loop_id: str) -> None:
         self.loop_id = loop_id
         self.nodes: list[CNode] = []
         self.index: dict[str, tuple[int, ...]] = {}
         self.all_tags: set[str] = set()
+        self.mand: list[int] = [0]  # mand[j]: mandatory nodes before position j
 
 
 @dataclass(slots=True)
@@ -63,6 +64,8 @@ def compile_spec(spec: Spec) -> CompiledSpec:
             idx.setdefault(n.tag, []).append(i)
             cb.all_tags.add(n.tag)
         cb.index = {k: tuple(v) for k, v in idx.items()}
+        for n in cb.nodes:
+            cb.mand.append(cb.mand[-1] + (n.usage == "M"))
         return cb
 
     root = build(spec.structure, "ST" if spec.is_x12 else "UNH")
@@ -103,6 +106,9 @@ def _finding(code: str, message: str, position: int, seg_id: str, spec: Spec, lo
 
 def _close(frame: _Frame, upto: int, position: int, tag: str, spec: Spec, out: list[Finding]) -> None:
     """Report mandatory nodes of ``frame`` between its position and ``upto`` (exclusive) never seen."""
+    mand = frame.body.mand
+    if mand[upto] == mand[frame.pos]:
+        return
     counts, nodes = frame.counts, frame.body.nodes
     for j in range(frame.pos, upto):
         n = nodes[j]
