@@ -37,6 +37,7 @@ class Mapping:
     _xml: Any = None
     used_tags: frozenset[str] = frozenset()
     deps: list[tuple[Path, float]] = field(default_factory=list)
+    derived: list[tuple[str, Any]] = field(default_factory=list)
     hints: tuple[dict[str, tuple[str, ...]], dict[str, set[tuple[str, ...]]]] = ({}, {})
 
     # ------------------------------------------------------------------ inbound
@@ -67,7 +68,21 @@ class Mapping:
         if body is not MISSING:
             doc.update(body)
         doc["source"] = dict(source or {})
+        if self.derived:
+            self._derive(doc, rt)
         return doc, rt.findings
+
+    def _derive(self, doc: dict[str, Any], rt: Runtime) -> None:
+        from gateway.mapping.expr import frozen, plain
+
+        for name, fn in self.derived:
+            try:
+                v = plain(fn(frozen(doc), None, rt.tzname))
+            except (ArithmeticError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+                rt.problem("mapping_expression_failed", f"{name}: {exc}", name)
+                continue
+            if v is not None:
+                doc[name] = v
 
     def coverage(self, transaction: Transaction, *, partner_tz: str = "UTC") -> list[dict[str, Any]]:
         """Input segments and elements that no rule of this mapping read (what would be dropped)."""

@@ -31,7 +31,7 @@ from gateway.yamlfile import Located, Problem, ProblemsError, load
 
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 TOP_KEYS = {"direction", "document", "standard", "version", "transaction", "association", "description",
-            "include_codes", "codes", "fields", "segments", "output", "xml"}
+            "include_codes", "codes", "fields", "derived", "segments", "output", "xml"}
 
 
 class MappingError(ProblemsError):
@@ -172,7 +172,7 @@ def compile_mapping(name: str, doc: Located, root: Path, overrides: dict[str, An
     sch = schema(kind)
     if direction == "outbound":
         ctx = CompileCtx(doc, JsonSource(sch), OUTBOUND, tables, problems)
-        oc = OutCompiler(ctx, sch)
+        oc = OutCompiler(ctx, sch, kind)
         m._segments = oc.items(data.get("segments"), ("segments",))
         m.used_tags = frozenset(oc.tags)
         if spec is not None:
@@ -188,6 +188,7 @@ def compile_mapping(name: str, doc: Located, root: Path, overrides: dict[str, An
             problems.append(doc.problem(("fields",), "fields: is required, a mapping of output names"))
         else:
             m._fields = compile_object(ctx, raw, ("fields",), "")
+        m.derived = _derived(doc, data.get("derived"), kind, problems)
         if isinstance(source, EdiSource):
             m.used_tags = frozenset(source.used)
             m.hints = (source.triggers, source.tag_scope)
@@ -200,6 +201,24 @@ def compile_mapping(name: str, doc: Located, root: Path, overrides: dict[str, An
         raise MappingError(problems)
     m.deps = [(p, _stamp(p)) for p in deps]
     return m
+
+
+def _derived(doc: Located, raw: Any, kind: str, problems: list[Problem]) -> list[tuple[str, Any]]:
+    """``derived: {field: expression}``: fields computed from the finished document, in order."""
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        problems.append(doc.problem(("derived",), "derived: is a mapping of field -> expression"))
+        return []
+    from gateway.mapping.expr import ExprError, compile_expr
+
+    out = []
+    for name, text in raw.items():
+        try:
+            out.append((str(name), compile_expr(str(text), kind)))
+        except ExprError as exc:
+            problems.append(doc.problem(("derived", name), f"expression '{text}': {exc}"))
+    return out
 
 
 def check_mappings_tree(mappings_dir: Path | str) -> list[Problem]:

@@ -49,8 +49,9 @@ Emit = Callable[[Any, Runtime, list[list[Any]]], None]
 
 
 class OutCompiler:
-    def __init__(self, ctx: CompileCtx, schema: dict[str, Any] | None) -> None:
+    def __init__(self, ctx: CompileCtx, schema: dict[str, Any] | None, kind: str = "") -> None:
         self.ctx = ctx
+        self.kind = kind
         self.schema = schema
         self.scope: list[str] = []
         self.tags: set[str] = set()
@@ -116,6 +117,31 @@ class OutCompiler:
                 continue
         raise ValueError(f"'^{head}': no enclosing object has the field {head}")
 
+    def expression(self, text: str, path: PathKey, where: str) -> tuple[str, Any]:
+        from gateway.mapping.expr import ExprError, compile_expr, frozen, plain
+
+        try:
+            fn = compile_expr(text, self.kind, with_item=bool(self.scope))
+        except ExprError as exc:
+            self.ctx.fail(path, f"expression '{text}': {exc}")
+            return "lit", ""
+        self.ctx.explained.append(Explained(where, f"= {text}"))
+
+        def value(scope: Any, rt: Runtime) -> Any:
+            doc = rt.counts.get("_frozen")
+            if doc is None:
+                doc = rt.counts["_frozen"] = frozen(rt.root)  # type: ignore[assignment]
+            try:
+                v = plain(fn(doc, scope if scope is not rt.root else None, rt.tzname))
+            except (ArithmeticError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+                rt.problem("mapping_expression_failed", f"{where}: {text}: {exc}", rt.path)
+                return None
+            if v is None or v == "":
+                return None
+            return ("Y" if v else "N") if isinstance(v, bool) else str(v)
+
+        return "ref", value
+
     def element(self, spec: Any, path: PathKey, where: str) -> tuple[str, Any]:
         if isinstance(spec, bool):
             self.ctx.fail(path, "write Y/N or a quoted constant, not a YAML boolean")
@@ -130,6 +156,8 @@ class OutCompiler:
             if spec.startswith("$"):
                 fn = self.ref(spec, path, where)
                 return ("ref", fn) if fn else ("lit", "")
+            if spec.startswith("="):
+                return self.expression(spec[1:], path, where)
             m = _COUNT.match(spec)
             if m:
                 return "count", (m.group(1), m.group(2), int(m.group(3)) if m.group(3) else 0)
