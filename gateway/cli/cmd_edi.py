@@ -11,8 +11,8 @@ import click
 
 from gateway.edi import InMemoryControlNumbers, parse, write
 from gateway.edi.acks import build_997, build_999, build_contrl, build_ta1
-from gateway.edi.model import Group, Interchange, Transaction
 from gateway.edi.parser import ParseResult
+from gateway.edi.split import single_bytes
 
 
 def _tree(result: ParseResult) -> dict[str, Any]:
@@ -113,21 +113,12 @@ def split_cmd(file: str, outdir: str) -> None:
         for g in ic.groups:
             for t in g.transactions:
                 n += 1
-                one = Interchange(**{**_fields(ic), "groups": [_one_group(g, t)]})
                 name = f"{n:05d}_{ic.control_number}_{g.control_number or '0'}_{t.control_number}_{t.type}.edi"
-                (out / _safe(name)).write_bytes(write(one))
+                (out / _safe(name)).write_bytes(single_bytes(ic, g, t))
     click.echo(f"{n} transaction(s) written to {out}")
     for f in result.errors:
         click.echo(f.line(), err=True)
     sys.exit(0 if result.ok else 1)
-
-
-def _fields(ic: Interchange) -> dict[str, Any]:
-    return {name: getattr(ic, name) for name in ic.__dataclass_fields__}
-
-
-def _one_group(g: Group, t: Transaction) -> Group:
-    return Group(g.functional_id, g.sender, g.receiver, g.control_number, g.version, g.header, g.trailer, [t])
 
 
 def _safe(name: str) -> str:

@@ -28,7 +28,7 @@ class StorePaths:
 
 def _paths(config: str, spool: str | None, audit: str | None, index: str | None) -> StorePaths:
     base = StorePaths("spool", os.path.join("spool", "audit"), os.path.join("spool", "index.sqlite"))
-    if os.path.exists(config):
+    if not (spool and audit and index) and os.path.exists(config):
         from gateway.config import ConfigError, load_config
 
         try:

@@ -8,6 +8,12 @@ import pytest
 from gateway.store import Store
 
 
+@pytest.fixture(autouse=True)
+def _own_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands default to ./gateway.yaml: run each test away from the repository's demo config."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def paths(tmp_path: Path) -> dict[str, str]:
     return {
