@@ -53,6 +53,7 @@ class Gateway(service.MultiService):
         metrics.describe("acorn_config_reloads_total", "counter", "configuration reloads by outcome")
 
     def _add_store_services(self, store: Any) -> None:
+        from gateway.pipeline.service import PipelineService
         from gateway.service.alerts import Alerts
         from gateway.service.storage import StoreService
         from gateway.transport.delivery.service import DeliveryService
@@ -65,6 +66,8 @@ class Gateway(service.MultiService):
         self.alerts = Alerts(self.reactor, self.config.node, self.config.alerts.get("webhook"), secret, store.record)
         self.delivery = DeliveryService(self.reactor, store, self.config, self.alerts)
         self.delivery.setServiceParent(self)
+        self.pipeline = PipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
+        self.pipeline.setServiceParent(self)
 
     # -- health ---------------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -1,0 +1,310 @@
+"""Inbound processing of one spooled item: bytes from a partner -> documents queued for destinations.
+
+``InboundProcessor.process(item)`` is plain blocking code (parsing, mapping, rules, fsync); the pipeline
+service runs it off the reactor thread. For one item it:
+
+1. parses the interchanges (envelope findings);
+2. skips an interchange already received from the same sender with the same control number within
+   the partner's ``duplicate_window`` (audited, logged, never processed twice);
+3. for each transaction: an inbound 997/999/CONTRL updates the state of the documents it acknowledges;
+   any other is routed by the partner's routes, structurally validated against its spec, mapped to
+   its canonical document, schema-checked and run through the route's rule packs;
+4. a transaction with errors is rejected in the functional acknowledgement and parked in ``failed/`` as
+   its own one-transaction interchange with its findings; the others still go through;
+5. each good document is queued once per destination (``out/<destination>/``) with an idempotency key
+   stable per document and destination, then indexed;
+6. the acknowledgement the partner's policy asks for is queued to the partner (``out/partner.<id>/``);
+7. the item moves to ``done/`` (or ``failed/`` when nothing in it could be read).
+
+Re-running an item after a crash is safe: document ids are derived from the item id and the
+transaction's position, a document already indexed is not queued again, and deliveries carry the same
+idempotency key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from gateway.config import GatewayConfig, Partner, parse_duration
+from gateway.edi import ParseResult, parse
+from gateway.edi.acks import build_997, build_999, build_contrl, build_ta1, read_ack
+from gateway.edi.findings import Finding
+from gateway.edi.model import Group, Interchange, Transaction
+from gateway.edi.split import single_bytes
+from gateway.edi.writer import write
+from gateway.mapping.translate import source_block
+from gateway.pipeline.catalog import Catalog
+from gateway.rules.structure import validate_transaction
+from gateway.rules.validate import transaction_version
+
+log = structlog.get_logger(__name__)
+ACK_TYPES = {"997", "999", "CONTRL", "TA1"}
+
+
+def partner_queue(partner_id: str) -> str:
+    return f"partner.{partner_id}"
+
+
+@dataclass
+class Timings:
+    parse: float = 0.0
+    validate: float = 0.0
+    map: float = 0.0
+    rules: float = 0.0
+    store: float = 0.0
+
+    def add(self, other: Timings) -> None:
+        for k in self.__dataclass_fields__:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+
+@dataclass
+class Report:
+    item_id: str
+    state: str = "done"
+    reason: str = ""
+    documents: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    acks: list[str] = field(default_factory=list)
+    acknowledged: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+    timings: Timings = field(default_factory=Timings)
+
+
+class InboundProcessor:
+    def __init__(self, store: Any, config: GatewayConfig, catalog: Catalog | None = None,
+                 now: Any = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.config = config
+        self.catalog = catalog or Catalog(config)
+        self.now = now
+
+    # -- one item ---------------------------------------------------------------------------------
+    def process(self, item_id: str) -> Report:
+        payload, meta = self.store.spool.get(item_id)
+        report = Report(item_id)
+        partner = self.config.partners.get(meta.get("partner") or "")
+        if partner is None:
+            return self._fail(report, f"unknown partner {meta.get('partner')!r}: no partners/*.yaml has this id")
+        t0 = time.perf_counter()
+        result = parse(payload)
+        report.timings.parse += time.perf_counter() - t0
+        if not result.interchanges:
+            first = "; ".join(f.line() for f in result.errors[:3]) or "no interchange found"
+            return self._fail(report, f"not readable as EDI: {first}")
+        bound = log.bind(partner=partner.id, item_id=item_id, message_id=meta.get("message_id"))
+        window = timedelta(seconds=parse_duration(partner.edi.get("duplicate_window") or "30d"))
+        for ici, ic in enumerate(result.interchanges):
+            if self._duplicate(partner, ic, item_id, window, bound):
+                report.duplicates += 1
+                continue
+            self._interchange(partner, result, ici, ic, item_id, meta, report, bound)
+        if report.duplicates == len(result.interchanges):
+            report.reason = "duplicate interchange: already received, not processed again"
+        t0 = time.perf_counter()
+        self.store.move(item_id, "done", report.reason or f"{len(report.documents)} document(s), "
+                        f"{len(report.rejected)} rejected transaction(s)")
+        report.timings.store += time.perf_counter() - t0
+        bound.info("item_processed", documents=len(report.documents), rejected=len(report.rejected),
+                   acks=len(report.acks), duplicates=report.duplicates)
+        return report
+
+    def _fail(self, report: Report, reason: str) -> Report:
+        self.store.fail(report.item_id, reason)
+        report.state, report.reason = "failed", reason
+        log.error("item_failed", item_id=report.item_id, reason=reason)
+        return report
+
+    def _duplicate(self, partner: Partner, ic: Interchange, item_id: str, window: timedelta, bound: Any) -> bool:
+        earlier = self.store.duplicate_interchange(partner.id, ic.sender, ic.control_number, window, self.now())
+        if earlier and earlier != item_id:
+            self.store.record("interchange.duplicate", partner=partner.id, item_id=item_id,
+                              keys={"sender": ic.sender, "control_number": ic.control_number},
+                              data={"first_item": earlier})
+            bound.warning("duplicate_interchange", sender=ic.sender, control_number=ic.control_number,
+                          first_item=earlier)
+            return True
+        if not earlier:
+            self.store.record_interchange(partner.id, ic.sender, ic.control_number, item_id, self.now())
+        return False
+
+    # -- one interchange ------------------------------------------------------------------------------
+    def _interchange(self, partner: Partner, result: ParseResult, ici: int, ic: Interchange, item_id: str,
+                     meta: dict[str, Any], report: Report, bound: Any) -> None:
+        extra: list[Finding] = []
+        for gi, g in enumerate(ic.groups):
+            for ti, t in enumerate(g.transactions):
+                where = {"interchange": ici, "group": gi, "transaction": ti}
+                if t.type in ACK_TYPES:
+                    self._inbound_ack(partner, ic, t, report, bound)
+                    if self.catalog.inbound_route(partner, t.type) is None:
+                        continue
+                envelope_errors = [f for f in result.findings_for(ici, gi, ti) if f.severity == "error"]
+                found = self._transaction(partner, ic, g, t, where, item_id, meta, report, envelope_errors)
+                extra.extend(found)
+        if ic.standard == "x12":
+            # service segments outside groups (TA1 answers to us)
+            for seg in getattr(ic, "service_segments", None) or []:
+                if seg and seg[0] == "TA1":
+                    report.acknowledged.append({"kind": "TA1", "interchange": seg[1] if len(seg) > 1 else ""})
+        self._queue_ack(partner, result, ici, ic, extra, item_id, report, bound)
+
+    def _transaction(self, partner: Partner, ic: Interchange, g: Group, t: Transaction, where: dict[str, int],
+                     item_id: str, meta: dict[str, Any], report: Report, envelope_errors: list[Finding]) -> list[Finding]:
+        """Validate, map, check and queue one transaction; return the findings the ack must carry."""
+        timings = report.timings
+        doc_id = f"{item_id}-{where['interchange']}.{where['group']}.{where['transaction']}"
+        route = self.catalog.inbound_route(partner, t.type)
+        if route is None:
+            finding = Finding("no_route", f"partner {partner.id} has no inbound route for {t.type}",
+                              level="transaction", **where)
+            self._park(partner, ic, g, t, item_id, doc_id, [finding], report, reject=False)
+            return []
+        findings: list[Finding] = []
+        version = transaction_version(ic.standard, g.version, t.version)
+        t0 = time.perf_counter()
+        spec = self.catalog.spec(ic.standard, version, t.type, partner)
+        if spec is not None:
+            findings += validate_transaction(t, spec, interchange=where["interchange"], group=where["group"],
+                                             index=where["transaction"])
+        timings.validate += time.perf_counter() - t0
+        doc: dict[str, Any] | None = None
+        if route.mapping:
+            t0 = time.perf_counter()
+            try:
+                mapping = self.catalog.mapping(route.mapping, partner)
+                doc, mapped = mapping.to_canonical(t, partner_id=partner.id, partner_tz=partner.timezone,
+                                                   source=source_block(ic, g, t, meta.get("message_id")))
+                findings += [_at(f, where) for f in mapped]
+                from gateway.mapping.schemas import validate as schema_validate
+
+                findings += [_at(f, where) for f in schema_validate(doc)]
+            except Exception as exc:  # a broken mapping parks this transaction, never the others
+                findings.append(Finding("mapping_failed", f"mapping {route.mapping} failed: {exc}",
+                                        level="transaction", x12_transaction="23", **where))
+                doc = None
+            timings.map += time.perf_counter() - t0
+        if doc is not None and route.rules and not _errors(findings):
+            t0 = time.perf_counter()
+            doc["doc_id"] = doc_id
+            doc.setdefault("received_at", self.now().isoformat(timespec="microseconds"))
+            for name in route.rules:
+                try:
+                    pack = self.catalog.pack(name)
+                    findings += [_at(f, where) for f in pack.check(doc, self.store.index, self.now(), partner.timezone)]
+                except Exception as exc:
+                    findings.append(Finding("rules_failed", f"rule pack {name} failed: {exc}", level="transaction",
+                                            **where))
+            timings.rules += time.perf_counter() - t0
+        findings = envelope_errors + findings
+        if _errors(findings) or doc is None:
+            if doc is None and not _errors(findings):
+                findings.append(Finding("no_mapping", f"route for {t.type} names no mapping", level="transaction",
+                                        **where))
+            self._park(partner, ic, g, t, item_id, doc_id, findings, report, reject=True)
+            return [f for f in findings if f not in envelope_errors]
+        t0 = time.perf_counter()
+        self._queue_document(partner, doc, doc_id, route.to, item_id, report)
+        timings.store += time.perf_counter() - t0
+        return [f for f in findings if f.severity == "warning"]
+
+    # -- outputs --------------------------------------------------------------------------------------
+    def _queue_document(self, partner: Partner, doc: dict[str, Any], doc_id: str, destinations: tuple[str, ...],
+                        item_id: str, report: Report) -> None:
+        doc["doc_id"] = doc_id
+        doc.setdefault("received_at", self.now().isoformat(timespec="microseconds"))
+        if self.store.index.document(doc_id) is not None:  # processed before a crash: already queued
+            report.documents.append(doc_id)
+            return
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        for dest in destinations:
+            queue = partner_queue(partner.id) if dest == "partner" else dest
+            key = f"{doc_id}:{dest}"
+            out = self.store.spool.put(f"out/{queue}", body, {
+                "partner": partner.id, "doc_id": doc_id, "document": doc.get("document"), "idempotency_key": key,
+                "content_type": "application/json", "source_item": item_id})
+            self.store.schedule_delivery(out, queue, key)
+        self.store.index_document(doc, item_id)
+        report.documents.append(doc_id)
+
+    def _park(self, partner: Partner, ic: Interchange, g: Group, t: Transaction, item_id: str, doc_id: str,
+              findings: list[Finding], report: Report, reject: bool) -> None:
+        reasons = "; ".join(f.line() for f in findings if f.severity == "error")[:2000] or "rejected"
+        try:
+            payload = single_bytes(ic, g, t)
+        except ValueError:
+            payload = json.dumps({"transaction": t.segments}, default=str).encode()
+        parked = self.store.spool.put("failed", payload, {
+            "partner": partner.id, "transport": "pipeline", "source_item": item_id, "doc_id": doc_id,
+            "transaction_type": t.type, "transaction_control": t.control_number, "reason": reasons,
+            "findings": [f.to_dict() for f in findings]})
+        self.store.record("transaction.rejected" if reject else "transaction.parked", partner=partner.id,
+                          item_id=parked, keys={"doc_id": doc_id, "transaction_type": t.type,
+                                                "control_number": t.control_number},
+                          data={"source_item": item_id, "reason": reasons, "rejected_in_ack": reject})
+        report.rejected.append({"item": parked, "doc_id": doc_id, "reason": reasons, "in_ack": reject})
+        log.warning("transaction_parked", partner=partner.id, item_id=item_id, parked_item=parked,
+                    transaction_type=t.type, control_number=t.control_number, reason=reasons[:300])
+
+    def _queue_ack(self, partner: Partner, result: ParseResult, ici: int, ic: Interchange, extra: list[Finding],
+                   item_id: str, report: Report, bound: Any) -> None:
+        builds = []
+        if ic.standard == "x12":
+            x12 = partner.edi.get("x12") or {}
+            policy = x12.get("acks", "997")
+            only_acks = all(t.type in ACK_TYPES for t in ic.transactions())
+            if policy == "997" and not only_acks:
+                builds.append(("997", build_997))
+            elif policy == "999" and not only_acks:
+                builds.append(("999", build_999))
+            if x12.get("ta1") or (len(ic.header) > 14 and ic.header[14] == "1"):
+                builds.append(("TA1", build_ta1))
+        elif ic.standard == "edifact":
+            policy = (partner.edi.get("edifact") or {}).get("acks", "contrl")
+            if policy == "contrl" and not all(t.type in ACK_TYPES for t in ic.transactions()):
+                builds.append(("CONTRL", build_contrl))
+        for kind, build in builds:
+            kw: dict[str, Any] = {"control_numbers": self.store.control_numbers, "partner": partner.id}
+            if kind != "TA1":
+                kw["extra"] = extra
+            ack = build(result, ici, **kw)
+            if ack is None:
+                continue
+            out = self.store.spool.put(f"out/{partner_queue(partner.id)}", write(ack), {
+                "partner": partner.id, "document": "functional_ack", "ack_kind": kind, "source_item": item_id,
+                "doc_id": f"{item_id}-{ici}-{kind}", "idempotency_key": f"{item_id}-{ici}-{kind}",
+                "content_type": "application/edi-x12" if ic.standard == "x12" else "application/edifact",
+                "filename": f"{kind.lower()}-{ic.control_number}.edi"})
+            self.store.schedule_delivery(out, partner_queue(partner.id), f"{item_id}-{ici}-{kind}")
+            report.acks.append(out)
+            bound.info("ack_queued", kind=kind, interchange=ic.control_number, ack_item=out)
+
+    def _inbound_ack(self, partner: Partner, ic: Interchange, t: Transaction, report: Report, bound: Any) -> None:
+        one = Interchange(**{**{k: getattr(ic, k) for k in ic.__dataclass_fields__},
+                             "groups": [Group("FA", ic.sender, ic.receiver, "", t.version, None, None, [t])]})
+        for status in read_ack(one):
+            entry = {"kind": status.kind, "level": status.level, "status": status.status,
+                     "group_control": status.group_control, "transaction_control": status.transaction_control,
+                     "transaction_type": status.transaction_type, "codes": status.codes}
+            report.acknowledged.append(entry)
+            self.store.record("ack.received", partner=partner.id,
+                              keys={"group_control": status.group_control,
+                                    "transaction_control": status.transaction_control},
+                              data=entry)
+            bound.info("ack_received", **{k: v for k, v in entry.items() if v})
+
+
+def _errors(findings: list[Finding]) -> bool:
+    return any(f.severity == "error" for f in findings)
+
+
+def _at(f: Finding, where: dict[str, int]) -> Finding:
+    from dataclasses import replace
+
+    return replace(f, **{k: v for k, v in where.items() if getattr(f, k) is None})

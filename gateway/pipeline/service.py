@@ -1,0 +1,102 @@
+"""The pipeline service: drains ``in/`` through the inbound processor, off the reactor thread.
+
+Items are claimed (``in/`` -> ``work/``) and processed one at a time in a worker thread, so the spool
+and the index see one writer and the reactor keeps answering (AS2, SFTP, /healthz). Any unexpected
+error while processing an item parks it in ``failed/`` with the error; the service carries on.
+After a batch, the delivery service is kicked so queued documents leave at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from twisted.application import service
+from twisted.internet import defer, task, threads
+
+from gateway.config import GatewayConfig
+from gateway.pipeline.inbound import InboundProcessor, Report, Timings
+from gateway.service import metrics
+
+log = structlog.get_logger(__name__)
+
+
+class PipelineService(service.Service):
+    name = "pipeline"
+
+    def __init__(self, reactor: Any, store: Any, config: GatewayConfig, after_batch: Callable[[], None] | None = None,
+                 poll_interval: float = 0.2) -> None:
+        self.reactor = reactor
+        self.store = store
+        self.processor = InboundProcessor(store, config)
+        self.after_batch = after_batch
+        self.poll_interval = poll_interval
+        self.timings = Timings()
+        self.processed = 0
+        self._loop: task.LoopingCall | None = None
+        self._batch: defer.Deferred[None] | None = None
+        self._stopping = False
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        self.processor = InboundProcessor(self.store, config)  # swapped between items
+
+    def startService(self) -> None:
+        super().startService()
+        self._stopping = False
+        self._loop = task.LoopingCall(self.kick)
+        self._loop.clock = self.reactor
+        self._loop.start(self.poll_interval, now=True)
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        self._stopping = True
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        if self._batch is None:
+            return defer.succeed(None)
+        done: defer.Deferred[None] = defer.Deferred()
+        self._batch.addBoth(lambda _: done.callback(None))
+        return done
+
+    def kick(self) -> None:
+        if self._batch is not None or self._stopping:
+            return
+        self._batch = threads.deferToThread(self._drain)
+        self._batch.addCallbacks(self._drained, lambda f: log.error("pipeline_batch_failed", error=str(f.value)))
+        self._batch.addBoth(self._clear)
+
+    def _clear(self, _: Any) -> None:
+        self._batch = None
+
+    def _drained(self, count: int) -> None:
+        if count and self.after_batch is not None:
+            self.after_batch()
+
+    def _drain(self) -> int:
+        count = 0
+        while not self._stopping:
+            item = self.store.spool.claim("in", "work")
+            if item is None:
+                break
+            self.process_one(item.id)
+            count += 1
+        return count
+
+    def process_one(self, item_id: str) -> Report | None:
+        try:
+            report = self.processor.process(item_id)
+        except Exception as exc:  # a bug for one item must never stop the others
+            log.exception("pipeline_item_crashed", item_id=item_id)
+            try:
+                self.store.fail(item_id, f"internal error while processing: {type(exc).__name__}: {exc}")
+            except Exception:
+                log.exception("pipeline_cannot_park", item_id=item_id)
+            metrics.inc("acorn_pipeline_items_total", outcome="crashed")
+            return None
+        self.processed += 1
+        self.timings.add(report.timings)
+        metrics.inc("acorn_pipeline_items_total", outcome=report.state)
+        metrics.inc("acorn_documents_total", float(len(report.documents)), outcome="queued")
+        metrics.inc("acorn_documents_total", float(len(report.rejected)), outcome="rejected")
+        return report

@@ -1,0 +1,93 @@
+"""The inbound processor over a real store, the shipped Amazon mapping and rule pack."""
+
+from __future__ import annotations
+
+import json
+
+from gateway.edi import parse
+from gateway.edi.acks import read_ack
+from gateway.pipeline.inbound import InboundProcessor
+from gateway.transport.inbox import Received
+from tests.pipeline.fixtures import interchange, po_850
+
+
+def receive(store, payload: bytes, partner: str = "amazon-us") -> str:
+    item = store.accept(payload, Received(partner=partner, transport="test", message_id="m1"))
+    claimed = store.spool.claim("in", "work")
+    assert claimed is not None and claimed.id == item
+    return item
+
+
+def queued(store, queue: str) -> list[tuple[bytes, dict]]:
+    return [store.spool.get(i) for i in store.spool.list(f"out/{queue}")]
+
+
+def test_good_interchange_reaches_every_destination_and_is_acknowledged(pipeline_store):
+    cfg, store = pipeline_store
+    item = receive(store, interchange(po_850("PO1001"), po_850("PO1002", control=102)))
+    report = InboundProcessor(store, cfg).process(item)
+    assert report.state == "done" and not report.rejected, report
+    assert len(report.documents) == 2
+    for dest in ("erp", "archive"):
+        docs = [json.loads(body) for body, _ in queued(store, dest)]
+        assert sorted(d["po_number"] for d in docs) == ["PO1001", "PO1002"]
+        assert all(d["document"] == "purchase_order" and d["partner"] == "amazon-us" for d in docs)
+        metas = [meta for _, meta in queued(store, dest)]
+        assert {m["idempotency_key"] for m in metas} == {f"{d}:{dest}" for d in report.documents}
+    doc = json.loads(queued(store, "erp")[0][0])
+    assert doc["lines"][0]["quantity"] in (2, "2") and doc["source"]["interchange"] == "000000101"
+    acks = queued(store, "partner.amazon-us")
+    assert len(acks) == 1
+    statuses = read_ack(parse(acks[0][0]).interchanges[0])
+    assert {s.status for s in statuses} == {"accepted"}
+    assert store.spool.list("done") == [item]
+    assert store.index.document(report.documents[0]) is not None
+
+
+def test_one_bad_transaction_is_rejected_and_parked_the_others_go_through(pipeline_store):
+    cfg, store = pipeline_store
+    item = receive(store, interchange(po_850("PO2001"), po_850("PO2002", control=102, bad_qty=True),
+                                      po_850("PO2003", control=103)))
+    report = InboundProcessor(store, cfg).process(item)
+    assert len(report.documents) == 2 and len(report.rejected) == 1
+    parked = report.rejected[0]["item"]
+    payload, meta = store.spool.get(parked)
+    assert store.spool.item(parked).state == "failed"
+    assert b"PO2002" in payload and meta["transaction_control"] == "0102"
+    assert any(f.get("element") == 2 for f in meta["findings"]), meta["findings"]
+    statuses = read_ack(parse(queued(store, "partner.amazon-us")[0][0]).interchanges[0])
+    by_tx = {s.transaction_control: s.status for s in statuses if s.level == "transaction"}
+    assert by_tx == {"0101": "accepted", "0102": "rejected", "0103": "accepted"}
+    assert sorted(json.loads(b)["po_number"] for b, _ in queued(store, "erp")) == ["PO2001", "PO2003"]
+
+
+def test_duplicate_interchange_is_not_processed_twice(pipeline_store):
+    cfg, store = pipeline_store
+    proc = InboundProcessor(store, cfg)
+    first = proc.process(receive(store, interchange(po_850("PO3001"))))
+    second = proc.process(receive(store, interchange(po_850("PO3001"))))
+    assert len(first.documents) == 1 and second.duplicates == 1 and not second.documents
+    assert "duplicate" in second.reason
+    assert len(queued(store, "erp")) == 1
+
+
+def test_unknown_partner_and_garbage_are_parked_with_a_reason(pipeline_store):
+    cfg, store = pipeline_store
+    proc = InboundProcessor(store, cfg)
+    unknown = proc.process(receive(store, interchange(po_850("PO4001")), partner="nobody"))
+    assert unknown.state == "failed" and "unknown partner 'nobody'" in unknown.reason
+    garbage = proc.process(receive(store, b"hello, this is not EDI"))
+    assert garbage.state == "failed" and "not readable as EDI" in garbage.reason
+    assert set(store.spool.list("failed")) == {unknown.item_id, garbage.item_id}
+    assert store.spool.item(garbage.item_id).meta.get("reason")
+
+
+def test_reprocessing_after_a_crash_does_not_queue_twice(pipeline_store):
+    cfg, store = pipeline_store
+    item = receive(store, interchange(po_850("PO5001")))
+    proc = InboundProcessor(store, cfg)
+    proc.process(item)
+    store.spool.move(item, "work", "simulated crash before done")
+    again = proc.process(item)
+    assert again.duplicates == 0 and again.documents == [f"{item}-0.0.0"]
+    assert len(queued(store, "erp")) == 1
