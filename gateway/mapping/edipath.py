@@ -202,7 +202,7 @@ def compile_value(sel: Selector) -> Callable[[Loop, Any], str | None]:
     def value_deep(scope: Loop, seen: Any) -> str | None:
         scopes = [scope]
         for step in walk:
-            nxt = []
+            nxt: list[Loop] = []
             for s in scopes:
                 nxt.extend(as_scope(x) for x in step.children(s, seen))
             scopes = nxt

@@ -242,7 +242,7 @@ def _compile_group(ctx: CompileCtx, spec: dict[str, Any], path: PathKey, out: st
     if "each" in spec:
         def each(scope: Any, rt: Runtime, p: str) -> Any:
             items = many(scope, rt) if many else []
-            res = []
+            res: list[Any] = []
             for s in items:
                 v = body(s, rt, f"{p}[{len(res)}]")
                 if v is not MISSING:
