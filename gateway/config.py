@@ -367,6 +367,37 @@ def _load_partner(path: Path, base: Path, problems: list[Problem]) -> tuple[Part
     return partner, doc
 
 
+def _check_routes(partner: Partner, doc: Located, mappings_dir: Path, rules_dir: Path) -> list[Problem]:
+    """Every mapping and rule pack a partner's routes name must load; their own problems are listed too."""
+    from gateway.mapping import MappingError, load_partner_mapping
+    from gateway.rules.pack import load_rule_pack
+    from gateway.rules.yamlsrc import RulesConfigError
+
+    problems: list[Problem] = []
+    for i, route in enumerate(partner.routes):
+        if route.mapping:
+            if not (mappings_dir / f"{route.mapping}.yaml").is_file():
+                problems.append(doc.problem(("routes", i, "mapping"),
+                                            f"mapping {route.mapping!r} not found ({mappings_dir / route.mapping}.yaml)"))
+            else:
+                try:
+                    load_partner_mapping(route.mapping, mappings_dir, partner.id)
+                except MappingError as exc:
+                    problems.append(doc.problem(("routes", i, "mapping"), f"mapping {route.mapping!r} has problems:"))
+                    problems.extend(exc.problems)
+        for j, name in enumerate(route.rules):
+            path = rules_dir / f"{name}.yaml"
+            if not path.is_file():
+                problems.append(doc.problem(("routes", i, "rules", j), f"rule pack {name!r} not found ({path})"))
+                continue
+            try:
+                load_rule_pack(path)
+            except RulesConfigError as exc:
+                problems.append(doc.problem(("routes", i, "rules", j), f"rule pack {name!r} has problems:"))
+                problems.extend(Problem(p.file, p.line, p.where, p.message) for p in exc.problems)
+    return problems
+
+
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     """Load and check everything; raise ``ConfigError`` with all problems found."""
     file = Path(path).resolve()
@@ -396,6 +427,7 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
                                          parse_duration(d["timeout"]), d["max_attempts"], d["content_type"])
 
     partners: dict[str, Partner] = {}
+    partner_docs: dict[str, Located] = {}
     as2_ids: dict[str, Path] = {}
     partners_dir = _resolve(base, data["partners_dir"])
     assert partners_dir is not None
@@ -428,6 +460,7 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
                                                  f"destination {dest!r} does not exist in {file.name} "
                                                  f"(known: {known}; or 'partner' to send to this partner)"))
         partners[partner.id] = partner
+        partner_docs[partner.id] = pdoc
 
     for name, d in destinations.items():
         if d.kind in ("as2", "sftp") and d.partner and d.partner not in partners:
@@ -441,6 +474,10 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     for name, key in (("mappings_dir", mappings_dir), ("rules_dir", rules_dir)):
         if not key.is_dir():
             problems.append(doc.problem((name,), f"folder {key} does not exist"))
+
+    if mappings_dir.is_dir() and rules_dir.is_dir():
+        for pid, partner in partners.items():
+            problems.extend(_check_routes(partner, partner_docs[pid], mappings_dir, rules_dir))
 
     for i, client in enumerate(data["api"]["clients"]):
         _check_readable(doc, ("api", "clients", i, "token_file"), _resolve(base, client["token_file"]), problems,

@@ -10,23 +10,25 @@ import pytest
 import gateway  # noqa: F401  (installs the pyas2lib import fix before any test imports pyas2lib)
 from gateway.service.devkeys import ensure_dev_keys
 
-GATEWAY_YAML = """\
+REPO = Path(__file__).resolve().parents[1]
+
+GATEWAY_YAML = f"""\
 node: test1
 listen:
   api: "tcp:0:interface=127.0.0.1"
-paths: {spool: spool, audit: spool/audit, index: spool/index.sqlite, keys: keys}
+paths: {{spool: spool, audit: spool/audit, index: spool/index.sqlite, keys: keys}}
 our:
   as2_id: ACMEVENDOR
-  x12: {qualifier: ZZ, id: ACMEVENDOR}
+  x12: {{qualifier: ZZ, id: ACMEVENDOR}}
   certificates:
-    - {key: keys/our.key, cert: keys/our.crt}
+    - {{key: keys/our.key, cert: keys/our.crt}}
 destinations:
-  erp: {kind: http, url: "http://127.0.0.1:9/edi", secret_file: keys/erp.secret}
-  archive: {kind: folder, path: spool/erp-out}
+  erp: {{kind: http, url: "http://127.0.0.1:9/edi", secret_file: keys/erp.secret}}
+  archive: {{kind: folder, path: spool/erp-out}}
 partners_dir: partners
-mappings_dir: mappings
-rules_dir: rules
-shutdown: {drain_timeout: 2s}
+mappings_dir: {REPO / "mappings"}
+rules_dir: {REPO / "rules"}
+shutdown: {{drain_timeout: 2s}}
 """
 
 PARTNER_YAML = """\
@@ -65,7 +67,5 @@ def config_tree(tmp_path: Path) -> ConfigTree:
     tree = ConfigTree(tmp_path)
     tree.write("gateway.yaml", GATEWAY_YAML)
     tree.partner("amazon-us", PARTNER_YAML)
-    (tmp_path / "mappings").mkdir()
-    (tmp_path / "rules").mkdir()
     ensure_dev_keys(tree.gateway)
     return tree

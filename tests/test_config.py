@@ -145,3 +145,27 @@ def test_gatewayctl_config_check(config_tree):
                          capture_output=True, text=True)
     assert bad.returncode == 1
     assert "amazon-us.yaml:12: routes[0].to[0]: destination 'nowhere' does not exist" in bad.stdout
+
+
+def test_route_naming_a_missing_mapping_or_rule_pack(config_tree):
+    config_tree.partner("amazon-us", PARTNER_YAML.replace("mapping: amazon/850-purchase_order",
+                                                          "mapping: amazon/850-nope, rules: [amazon/nope]"))
+    found = problems(config_tree)
+    assert [p.key for p in found] == ["routes[0].mapping", "routes[0].rules[0]"]
+    assert "mapping 'amazon/850-nope' not found" in found[0].message and found[0].line == 12
+    assert "rule pack 'amazon/nope' not found" in found[1].message
+
+
+def test_route_naming_a_broken_mapping_lists_its_own_problems(config_tree, tmp_path):
+    import shutil
+
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "mappings", tmp_path / "maps")
+    bad = tmp_path / "maps/amazon/850-purchase_order.yaml"
+    bad.write_text(bad.read_text() + "\nbogus_top_level_key: 1\n")
+    config_tree.write("gateway.yaml", GATEWAY_YAML.replace(str(REPO / "mappings"), str(tmp_path / "maps")))
+    found = problems(config_tree)
+    assert found[0].key == "routes[0].mapping" and "has problems" in found[0].message
+    assert any(p.file.endswith("850-purchase_order.yaml") and "bogus_top_level_key" in (p.key + p.message)
+               for p in found[1:]), [str(p) for p in found]

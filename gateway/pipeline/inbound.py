@@ -143,7 +143,8 @@ class InboundProcessor:
                 where = {"interchange": ici, "group": gi, "transaction": ti}
                 if t.type in ACK_TYPES:
                     self._inbound_ack(partner, ic, t, report, bound)
-                    if self.catalog.inbound_route(partner, t.type) is None:
+                    ack_route = self.catalog.inbound_route(partner, t.type)
+                    if ack_route is None or not ack_route.mapping:
                         continue
                 envelope_errors = [f for f in result.findings_for(ici, gi, ti) if f.severity == "error"]
                 found = self._transaction(partner, ic, g, t, where, item_id, meta, report, envelope_errors)

@@ -53,8 +53,11 @@ class Gateway(service.MultiService):
         metrics.describe("acorn_config_reloads_total", "counter", "configuration reloads by outcome")
 
     def _add_store_services(self, store: Any) -> None:
+        from gateway.pipeline.catalog import Catalog
         from gateway.pipeline.service import PipelineService
+        from gateway.service import erp_api
         from gateway.service.alerts import Alerts
+        from gateway.service.erp_api import load_clients
         from gateway.service.storage import StoreService
         from gateway.transport.delivery.service import DeliveryService
 
@@ -68,6 +71,9 @@ class Gateway(service.MultiService):
         self.delivery.setServiceParent(self)
         self.pipeline = PipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
         self.pipeline.setServiceParent(self)
+        self.catalog = Catalog(self.config)
+        self.api_clients = load_clients(self.config)
+        erp_api.install(self.api_root, self)
 
     # -- health ---------------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -126,6 +132,12 @@ class Gateway(service.MultiService):
             metrics.inc("acorn_config_reloads_total", outcome="failed")
             return False
         old = self.config
+        if self.store is not None:
+            from gateway.pipeline.catalog import Catalog
+            from gateway.service.erp_api import load_clients
+
+            self.catalog = Catalog(new)
+            self.api_clients = load_clients(new)
         for child in self:
             reconfigure = getattr(child, "reconfigure", None)
             if reconfigure is not None:

@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS control_numbers (
 CREATE TABLE IF NOT EXISTS control_number_log (
   partner TEXT NOT NULL, level TEXT NOT NULL, value INTEGER NOT NULL, allocations INTEGER NOT NULL, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS outbound_edi (
+  doc_id TEXT PRIMARY KEY, partner TEXT NOT NULL, interchange_control TEXT, group_control TEXT,
+  transaction_control TEXT, transaction_type TEXT, at TEXT NOT NULL,
+  ack_kind TEXT, ack_status TEXT, ack_codes TEXT, ack_at TEXT);
+CREATE INDEX IF NOT EXISTS outbound_edi_ack ON outbound_edi (partner, group_control, transaction_control);
 """
 
 
@@ -192,6 +197,46 @@ class Index:
         if rows:
             self.db.table("doc_keys").insert_all(rows)
 
+    def _on_document_edi_queued(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
+        self.db.table("outbound_edi").insert(
+            {
+                "doc_id": keys["doc_id"],
+                "partner": ev["partner"],
+                "interchange_control": keys.get("interchange_control"),
+                "group_control": keys.get("group_control"),
+                "transaction_control": keys.get("transaction_control"),
+                "transaction_type": keys.get("transaction_type"),
+                "at": ev["time"],
+            },
+            replace=True,
+        )
+
+    def _on_ack_received(
+        self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
+    ) -> None:
+        """A partner's 997/999/CONTRL: mark the outbound documents it answers."""
+        params: list[Any] = [data.get("kind"), data.get("status"), json.dumps(data.get("codes") or []), ev["time"],
+                             ev["partner"], keys.get("group_control") or ""]
+        where = "partner = ? AND group_control = ?"
+        if keys.get("transaction_control"):
+            where += " AND transaction_control = ?"
+            params.append(keys["transaction_control"])
+        elif data.get("level") != "group":
+            return
+        self.db.execute(
+            f"UPDATE outbound_edi SET ack_kind = ?, ack_status = ?, ack_codes = ?, ack_at = ? WHERE {where}", params
+        )
+
+    def outbound_edi(self, doc_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM outbound_edi WHERE doc_id = ?", (doc_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["ack_codes"] = json.loads(row["ack_codes"]) if row.get("ack_codes") else []
+        return row
+
     def _on_document_state(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
@@ -330,6 +375,11 @@ class Index:
         row["body"] = json.loads(row["body"])
         return row
 
+    def deliveries_for_doc(self, doc_id: str) -> list[dict[str, Any]]:
+        """Deliveries whose idempotency key is ``<doc_id>:<destination>``."""
+        return self._rows("SELECT * FROM deliveries WHERE idempotency_key >= ? AND idempotency_key < ? "
+                          "ORDER BY destination", (doc_id + ":", doc_id + ";"))
+
     def documents_for_item(self, item_id: str) -> list[str]:
         return [
             r["doc_id"]
@@ -358,6 +408,7 @@ class Index:
                 "doc_keys",
                 "deliveries",
                 "control_numbers",
+                "outbound_edi",
             ):
                 cols = [c for c in self.db[table].columns_dict if c not in ("seq",)]
                 rows = self.db.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall()
