@@ -39,6 +39,7 @@ from gateway.edi.model import Group, Interchange, Transaction
 from gateway.edi.split import single_bytes
 from gateway.edi.writer import write
 from gateway.mapping.translate import source_block
+from gateway.pipeline import lifecycle
 from gateway.pipeline.catalog import Catalog
 from gateway.rules.structure import validate_transaction
 from gateway.rules.validate import transaction_version
@@ -191,6 +192,8 @@ class InboundProcessor:
                                         level="transaction", x12_transaction="23", **where))
                 doc = None
             timings.map += time.perf_counter() - t0
+        if doc is not None:  # when the spool took the bytes: stable when a crash makes us run the item again
+            doc.setdefault("received_at", meta.get("received_at") or self.now().isoformat(timespec="microseconds"))
         if doc is not None and route.rules and not _errors(findings):
             t0 = time.perf_counter()
             doc["doc_id"] = doc_id
@@ -232,6 +235,7 @@ class InboundProcessor:
                 "content_type": "application/json", "source_item": item_id})
             self.store.schedule_delivery(out, queue, key)
         self.store.index_document(doc, item_id)
+        lifecycle.advance(self.store, doc)
         report.documents.append(doc_id)
 
     def _park(self, partner: Partner, ic: Interchange, g: Group, t: Transaction, item_id: str, doc_id: str,

@@ -30,6 +30,7 @@ from gateway.edi import parse
 from gateway.edi.findings import Finding
 from gateway.mapping import build_interchange
 from gateway.mapping.schemas import validate as schema_validate
+from gateway.pipeline import lifecycle
 from gateway.pipeline.catalog import Catalog
 from gateway.pipeline.inbound import partner_queue
 from gateway.rules.validate import validate_parse_result
@@ -129,6 +130,7 @@ class OutboundProcessor:
                                 "group_control": g.control_number, "transaction_control": t.control_number,
                                 "transaction_type": t.type})
         self.store.index_document(doc)
+        lifecycle.advance(self.store, doc)
         log.info("outbound_document_queued", partner=partner.id, doc_id=doc_id, document=kind, client=client,
                  interchange=ic.control_number, transaction_type=t.type)
         return sub

@@ -54,6 +54,7 @@ class Gateway(service.MultiService):
 
     def _add_store_services(self, store: Any) -> None:
         from gateway.pipeline.catalog import Catalog
+        from gateway.pipeline.deadlines import DeadlineService
         from gateway.pipeline.service import PipelineService
         from gateway.service import erp_api
         from gateway.service.alerts import Alerts
@@ -71,6 +72,7 @@ class Gateway(service.MultiService):
         self.delivery.setServiceParent(self)
         self.pipeline = PipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
         self.pipeline.setServiceParent(self)
+        DeadlineService(self.reactor, store, self.config, self.alerts).setServiceParent(self)
         self.catalog = Catalog(self.config)
         self.api_clients = load_clients(self.config)
         erp_api.install(self.api_root, self)

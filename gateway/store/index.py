@@ -390,6 +390,18 @@ class Index:
     def deliveries(self, item_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM deliveries WHERE item_id = ? ORDER BY destination", (item_id,))
 
+    def documents_by_state(self, kind: str, state: str, partner: str | None = None) -> list[dict[str, Any]]:
+        """Documents of one kind in one lifecycle state (bodies parsed), oldest first."""
+        sql = "SELECT doc_id, partner, kind, state, received_at, state_at, body FROM documents WHERE kind = ? AND state = ?"
+        params: list[Any] = [kind, state]
+        if partner:
+            sql += " AND partner = ?"
+            params.append(partner)
+        rows = self._rows(sql + " ORDER BY received_at", tuple(params))
+        for r in rows:
+            r["body"] = json.loads(r["body"])
+        return rows
+
     def due_deliveries(self, now: datetime | str, limit: int = 100) -> list[dict[str, Any]]:
         return self._rows(
             "SELECT * FROM deliveries WHERE state = 'pending' AND next_retry_at <= ? ORDER BY next_retry_at LIMIT ?",

@@ -1,0 +1,42 @@
+"""gatewayctl submit and status against a real store."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from gateway.cli.main import cli
+from gateway.config import load_config
+from gateway.pipeline.inbound import InboundProcessor
+from gateway.store import Store
+from tests.pipeline.fixtures import interchange, po_850
+
+
+def test_submit_then_status_shows_the_po_board(pipeline_tree, tmp_path):
+    edi = tmp_path / "po.edi"
+    edi.write_bytes(interchange(po_850("PO7001")))
+    cfg = load_config(pipeline_tree.gateway)
+    Store.open(str(cfg.paths.spool), str(cfg.paths.audit), str(cfg.paths.index), node="t").close()  # as a daemon would
+    runner = CliRunner()
+    res = runner.invoke(cli, ["submit", str(edi), "--partner", "amazon-us", "--config", str(pipeline_tree.gateway)])
+    assert res.exit_code == 0, res.output
+    item = res.output.strip()
+    bad = runner.invoke(cli, ["submit", str(edi), "--partner", "nobody", "--config", str(pipeline_tree.gateway)])
+    assert bad.exit_code == 1 and "unknown partner 'nobody'" in bad.output
+    store = Store.open(str(cfg.paths.spool), str(cfg.paths.audit), str(cfg.paths.index), node="t")
+    try:
+        assert store.spool.list("in") == [item]
+        assert store.spool.item(item).meta["filename"] == "po.edi"
+        store.spool.claim("in", "work")
+        InboundProcessor(store, cfg).process(item)
+    finally:
+        store.close()
+    res = runner.invoke(cli, ["status", "--config", str(pipeline_tree.gateway), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["spool"]["done"] == {"amazon-us": 1}
+    assert data["spool"]["out/erp"] == {"amazon-us": 1}
+    assert [r["po_number"] for r in data["po_board"]["received"]] == ["PO7001"]
+    text = runner.invoke(cli, ["status", "--config", str(pipeline_tree.gateway)])
+    assert "not acknowledged: 1" in text.output and "PO PO7001" in text.output and "ack due" in text.output
