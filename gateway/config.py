@@ -192,8 +192,7 @@ PARTNER_SHAPE = Map({
             "authorized_keys": Key(STR),
             "password_hash_file": Key(STR),
             "delete_after_download": Key(BOOL, default=True),
-            "inbox_done": Key(Scalar((str,), choices=("delete", "move")), default="move"),
-            "max_sessions": Key(INT, default=4),
+            "inbox_done": Key(Scalar((str,), choices=("delete", "keep")), default="delete"),
         })), default=list),
         "remote": Key(Map({
             "host": Key(STR, required=True),
@@ -478,6 +477,14 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     if mappings_dir.is_dir() and rules_dir.is_dir():
         for pid, partner in partners.items():
             problems.extend(_check_routes(partner, partner_docs[pid], mappings_dir, rules_dir))
+
+    seen_users: dict[str, str] = {}
+    for pid, partner in partners.items():
+        for i, user in enumerate((partner.sftp or {}).get("users") or []):
+            if user["name"] in seen_users:
+                problems.append(partner_docs[pid].problem(("sftp", "users", i, "name"),
+                                f"SFTP user {user['name']!r} is also a user of partner {seen_users[user['name']]}"))
+            seen_users[user["name"]] = pid
 
     for i, client in enumerate(data["api"]["clients"]):
         _check_readable(doc, ("api", "clients", i, "token_file"), _resolve(base, client["token_file"]), problems,

@@ -73,9 +73,24 @@ class Gateway(service.MultiService):
         self.pipeline = PipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
         self.pipeline.setServiceParent(self)
         DeadlineService(self.reactor, store, self.config, self.alerts).setServiceParent(self)
+        self._add_partner_transports(store)
         self.catalog = Catalog(self.config)
         self.api_clients = load_clients(self.config)
         erp_api.install(self.api_root, self)
+
+    def _add_partner_transports(self, store: Any) -> None:
+        from gateway.service import transports
+        from gateway.store import SpoolInbox
+
+        inbox = SpoolInbox(store)
+        sftp = transports.build_sftp(self.reactor, self.config, inbox)
+        if sftp is not None:
+            sftp.setServiceParent(self)
+        pollers = transports.build_pollers(self.reactor, self.config, inbox)
+        for poller in pollers:
+            poller.setServiceParent(self)
+        for dest, sender in transports.partner_senders(self.config, pollers, getattr(self, "as2_sender", None)):
+            self.delivery.add_queue(dest, sender)
 
     # -- health ---------------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
