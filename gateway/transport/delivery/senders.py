@@ -40,6 +40,7 @@ class Parcel:
 
 
 Sender = Callable[[Parcel], Awaitable[Outcome]]
+KEEP_ALIVE = 4  # idle connections kept per host: the delivery service's default concurrency
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -56,7 +57,10 @@ class HTTPSender:
         self.reactor = reactor
         self.dest = dest
         self.secret = read_secret(dest.secret_file) if dest.secret_file else None
-        self.agent = Agent(reactor, pool=pool or HTTPConnectionPool(reactor, persistent=True))
+        if pool is None:
+            pool = HTTPConnectionPool(reactor, persistent=True)
+            pool.maxPersistentPerHost = KEEP_ALIVE  # as many as the delivery service runs at once
+        self.agent = Agent(reactor, pool=pool)
 
     async def __call__(self, parcel: Parcel) -> Outcome:
         headers = Headers({

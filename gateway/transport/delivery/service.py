@@ -48,6 +48,7 @@ class DeliveryService(service.Service):
         self.extra_queues: dict[str, Destination] = {}  # partner queues registered by transports
         self._loop: task.LoopingCall | None = None
         self._ticking = False
+        self._tick_again = False
         self.reconfigure(config)
 
     # -- configuration --------------------------------------------------------------------------
@@ -78,15 +79,26 @@ class DeliveryService(service.Service):
 
     def kick(self) -> None:
         """Look at the queues now (called by the poll loop, and by the pipeline after queueing)."""
-        if self._ticking or not self.running:
+        if not self.running:
+            return
+        if self._ticking:  # look again once the running pass ends: an item finished meanwhile
+            self._tick_again = True
             return
         self._ticking = True
+        self._tick_again = False
         defer.Deferred.fromCoroutine(self._tick()).addBoth(self._ticked)
 
     def _ticked(self, result: Any) -> None:
         self._ticking = False
         if isinstance(result, Exception) or hasattr(result, "getTraceback"):
             log.error("delivery_tick_failed", error=str(getattr(result, "value", result)))
+        if self._tick_again:
+            self.kick()
+
+    def _finished(self, key: str) -> None:
+        """An attempt ended: its slot is free, so start the next queued item now, not at the next poll."""
+        self.inflight.pop(key, None)
+        self.kick()
 
     async def _tick(self) -> None:
         queues = {name: f"out/{name}" for name in self.senders}
@@ -104,7 +116,7 @@ class DeliveryService(service.Service):
                 d = defer.Deferred.fromCoroutine(self._attempt(name, item_id))
                 self.inflight[key] = d
                 d.addErrback(lambda f, k=key: log.error("delivery_attempt_crashed", key=k, error=str(f.value)))
-                d.addBoth(lambda _, k=key: self.inflight.pop(k, None) and None)
+                d.addBoth(lambda _, k=key: self._finished(k))
 
     # -- one attempt --------------------------------------------------------------------------------
     async def _attempt(self, name: str, item_id: str) -> None:
