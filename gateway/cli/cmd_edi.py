@@ -74,9 +74,15 @@ def parse_cmd(file: str, as_json: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--kind", type=click.Choice(["auto", "997", "999", "ta1", "contrl"]), default="auto",
               help="auto: CONTRL for EDIFACT, 999 for X12 5010 and later, else 997.")
-def ack_cmd(file: str, kind: str) -> None:
-    """Print the acknowledgement(s) we would send for FILE."""
+@click.option("--partner", default=None, help="Apply this partner's structure spec overrides.")
+@click.option("--rules-dir", default=None, type=click.Path(file_okay=False),
+              help="Where the structure specs live (default: the shipped rules/).")
+def ack_cmd(file: str, kind: str, partner: str | None, rules_dir: str | None) -> None:
+    """Print the acknowledgement(s) we would send for FILE: envelope and structure findings both."""
+    from gateway.rules.validate import validate_parse_result
+
     result = _read(file)
+    extra = validate_parse_result(result, partner=partner, rules_dir=rules_dir)
     cn = InMemoryControlNumbers()
     if not result.interchanges:
         for f in result.errors:
@@ -87,13 +93,13 @@ def ack_cmd(file: str, kind: str) -> None:
         if k == "auto":
             k = "contrl" if ic.standard == "edifact" else ("999" if ic.version >= "00501" else "997")
         if k == "contrl":
-            out = build_contrl(result, i, control_numbers=cn, partner=ic.sender)
+            out = build_contrl(result, i, control_numbers=cn, partner=ic.sender, extra=extra)
         elif k == "ta1":
             out = build_ta1(result, i, control_numbers=cn, partner=ic.sender)
         elif k == "999":
-            out = build_999(result, i, control_numbers=cn, partner=ic.sender)
+            out = build_999(result, i, control_numbers=cn, partner=ic.sender, extra=extra)
         else:
-            out = build_997(result, i, control_numbers=cn, partner=ic.sender)
+            out = build_997(result, i, control_numbers=cn, partner=ic.sender, extra=extra)
         if out is None and ic.standard == "x12":
             out = build_ta1(result, i, control_numbers=cn, partner=ic.sender)
         if out is not None:

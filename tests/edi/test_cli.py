@@ -60,3 +60,18 @@ def test_split_writes_one_interchange_per_transaction(tmp_path):
     parts = [parse(p.read_bytes()) for p in files]
     assert all(p.ok and len(p.transactions()) == 1 for p in parts)
     assert [p.transactions()[0][2].control_number for p in parts] == ["0001", "0002", "0003"]
+
+
+def test_edi_ack_reports_structure_findings(tmp_path):
+    """A transaction that breaks its structure spec is rejected in the 997 with AK3/AK4 codes."""
+    from click.testing import CliRunner
+
+    from gateway.cli.main import cli
+    from tests.pipeline.fixtures import interchange, po_850
+
+    f = tmp_path / "po.edi"
+    f.write_bytes(interchange(po_850("PO1"), po_850("PO2", control=102, bad_qty=True)))
+    out = CliRunner().invoke(cli, ["edi", "ack", str(f)]).output
+    assert "AK2*850*0101~AK5*A~" in out
+    assert "AK2*850*0102~AK3*PO1*9*PO1*8~AK4*2**6*X~AK5*R*5~" in out  # segment 9, element 2: invalid character
+    assert "AK9*P*2*2*1~" in out
