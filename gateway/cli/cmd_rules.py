@@ -27,7 +27,9 @@ def _line(f) -> str:  # type: ignore[no-untyped-def]
         where.append(f"segment {f.segment_position} {f.segment_id or ''}".rstrip())
     if f.element is not None:
         where.append(f"element {f.element}" + (f".{f.component}" if f.component else ""))
-    code = f.x12_element or f.x12_segment or f.x12_transaction or f.edifact or ""
+    if f.path:
+        where.append(f.path)
+    code = f.rule_id or f.x12_element or f.x12_segment or f.x12_transaction or f.edifact or ""
     return f"{f.severity}: {', '.join(where) or 'interchange'}: {f.code}" + (f" [{code}]" if code else "") + f": {f.message}"
 
 
@@ -36,14 +38,19 @@ def _line(f) -> str:  # type: ignore[no-untyped-def]
 @click.option("--partner", default=None, help="partner id: apply rules/partners/<id>/ spec overrides")
 @click.option("--rules-dir", default=None, type=click.Path(file_okay=False), help="rules directory (default: shipped)")
 @click.option("--json", "as_json", is_flag=True, help="findings as JSON objects")
-def validate(file: Path, partner: str | None, rules_dir: str | None, as_json: bool) -> None:
-    """Check an EDI file's envelopes and transaction structure. Exit 0 when valid, 1 otherwise."""
+@click.option("--config", "config_path", default="gateway.yaml", show_default=True,
+              help="with --partner: the gateway config whose routes name the mappings and rule packs")
+def validate(file: Path, partner: str | None, rules_dir: str | None, as_json: bool, config_path: str) -> None:
+    """Check an EDI file's envelopes and transaction structure; with --partner, also map each transaction
+    with the partner's route and run its business rule packs. Exit 0 when valid, 1 otherwise."""
     result = parse(file.read_bytes())
     try:
         findings = list(result.findings) + validate_parse_result(result, partner=partner, rules_dir=rules_dir)
     except RulesConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+    if partner is not None:
+        findings += _business(result, partner, config_path)
     if as_json:
         click.echo(json.dumps([f.to_dict() for f in findings], indent=1, default=str))
     else:
@@ -53,6 +60,45 @@ def validate(file: Path, partner: str | None, rules_dir: str | None, as_json: bo
         errors = sum(f.severity == "error" for f in findings)
         click.echo(f"{file}: {n} transaction(s), {errors} error(s), {len(findings) - errors} warning(s)", err=True)
     sys.exit(1 if any(f.severity == "error" for f in findings) else 0)
+
+
+def _business(result, partner_id: str, config_path: str) -> list:  # type: ignore[no-untyped-def]
+    """Map every transaction with the partner's route and run the route's rule packs (no document index:
+    cross-document rules are left to the daemon)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from gateway.config import ConfigError, load_config
+    from gateway.mapping.translate import source_block
+    from gateway.pipeline.catalog import Catalog
+
+    if not Path(config_path).exists():
+        click.echo(f"note: {config_path} not found; business rules not run", err=True)
+        return []
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"note: {config_path} has {len(exc.problems)} problem(s); business rules not run", err=True)
+        return []
+    partner = cfg.partners.get(partner_id)
+    if partner is None:
+        click.echo(f"note: no partner {partner_id!r} in {config_path}; business rules not run", err=True)
+        return []
+    catalog = Catalog(cfg)
+    out = []
+    for i, ic in enumerate(result.interchanges):
+        for gi, g in enumerate(ic.groups):
+            for ti, t in enumerate(g.transactions):
+                route = catalog.inbound_route(partner, t.type)
+                if route is None or not route.mapping:
+                    continue
+                doc, mapped = catalog.mapping(route.mapping, partner).to_canonical(
+                    t, partner_id=partner.id, partner_tz=partner.timezone, source=source_block(ic, g, t))
+                found = list(mapped)
+                for name in route.rules:
+                    found += catalog.pack(name).check(doc, None, datetime.now(UTC), partner.timezone)
+                out += [replace(f, interchange=i, group=gi, transaction=ti) for f in found]
+    return out
 
 
 @click.group("rules")

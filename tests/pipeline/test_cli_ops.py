@@ -40,3 +40,15 @@ def test_submit_then_status_shows_the_po_board(pipeline_tree, tmp_path):
     assert [r["po_number"] for r in data["po_board"]["received"]] == ["PO7001"]
     text = runner.invoke(cli, ["status", "--config", str(pipeline_tree.gateway)])
     assert "not acknowledged: 1" in text.output and "PO PO7001" in text.output and "ack due" in text.output
+
+
+def test_validate_with_partner_runs_the_business_rules(pipeline_tree, tmp_path):
+    edi = tmp_path / "po.edi"
+    edi.write_bytes(interchange(po_850("PO7001")))
+    res = CliRunner().invoke(cli, ["validate", str(edi), "--partner", "amazon-us", "--config",
+                                   str(pipeline_tree.gateway), "--json"])
+    assert res.exit_code == 0, res.output
+    findings = json.loads(res.output[: res.output.rindex("]") + 1])
+    rules = {f.get("rule_id") for f in findings}
+    assert "po.line.gtin_check_digit" in rules  # the fixture's UPCs have no valid check digit
+    assert all(f["severity"] == "warning" and f["transaction"] == 0 for f in findings)
