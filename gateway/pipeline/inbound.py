@@ -101,8 +101,12 @@ class InboundProcessor:
             return self._fail(report, f"not readable as EDI: {first}")
         bound = log.bind(partner=partner.id, item_id=item_id, message_id=meta.get("message_id"))
         window = timedelta(seconds=parse_duration(partner.edi.get("duplicate_window") or "30d"))
+        # A replayed item, or a transaction parked out of an interchange we already took in, is not a
+        # retransmission: only fresh arrivals are checked for duplicate interchanges.
+        again = bool(meta.get("source_item")) or any(
+            str(h.get("note", "")).startswith("replayed") for h in meta.get("history", []))
         for ici, ic in enumerate(result.interchanges):
-            if self._duplicate(partner, ic, item_id, window, bound):
+            if not again and self._duplicate(partner, ic, item_id, window, bound):
                 report.duplicates += 1
                 continue
             self._interchange(partner, result, ici, ic, item_id, meta, report, bound)

@@ -91,3 +91,23 @@ def test_reprocessing_after_a_crash_does_not_queue_twice(pipeline_store):
     again = proc.process(item)
     assert again.duplicates == 0 and again.documents == [f"{item}-0.0.0"]
     assert len(queued(store, "erp")) == 1
+
+
+def test_parked_for_missing_route_then_replayed_after_the_fix(pipeline_tree, pipeline_store):
+    from gateway.config import load_config
+    from tests.pipeline.conftest import PIPELINE_PARTNER
+
+    cfg, store = pipeline_store
+    pipeline_tree.partner("amazon-us", PIPELINE_PARTNER.replace('document: "850"', 'document: "855"'))
+    no_route = load_config(pipeline_tree.gateway)
+    item = receive(store, interchange(po_850("PO6001")))
+    report = InboundProcessor(store, no_route).process(item)
+    assert report.documents == [] and len(report.rejected) == 1 and not report.rejected[0]["in_ack"]
+    parked = report.rejected[0]["item"]
+    assert "no inbound route for 850" in store.spool.item(parked).meta["reason"]
+    # The admin fixes the route and replays the parked transaction: it goes through, once.
+    store.replay(parked, by="test")
+    assert store.spool.claim("in", "work").id == parked
+    fixed = InboundProcessor(store, cfg).process(parked)
+    assert fixed.duplicates == 0 and len(fixed.documents) == 1
+    assert [json.loads(b)["po_number"] for b, _ in queued(store, "erp")] == ["PO6001"]
