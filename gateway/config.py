@@ -393,7 +393,7 @@ def _check_routes(partner: Partner, doc: Located, mappings_dir: Path, rules_dir:
                 load_rule_pack(path)
             except RulesConfigError as exc:
                 problems.append(doc.problem(("routes", i, "rules", j), f"rule pack {name!r} has problems:"))
-                problems.extend(Problem(p.file, p.line, p.where, p.message) for p in exc.problems)
+                problems.extend(exc.problems)
     return problems
 
 

@@ -28,7 +28,7 @@ class Problem:
 
     def __str__(self) -> str:
         loc = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{loc}: {self.key or '(top level)'}: {self.message}"
+        return f"{loc}: {self.key}: {self.message}" if self.key else f"{loc}: {self.message}"
 
 
 class ProblemsError(Exception):

@@ -7,31 +7,19 @@ mistake is reported as ``file:line: where: what``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gateway.yamlfile import Problem, ProblemsError
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    file: str
-    line: int | None
-    where: str  # key path or rule id
-    message: str
-
-    def __str__(self) -> str:
-        loc = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{loc}: {self.where}: {self.message}" if self.where else f"{loc}: {self.message}"
+__all__ = ["LDict", "LList", "Problem", "RulesConfigError", "check_keys", "line_of", "load_yaml"]
 
 
-class RulesConfigError(ValueError):
-    """A spec or rule pack that cannot be used; ``problems`` lists every mistake found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems) or "invalid rules configuration")
+class RulesConfigError(ProblemsError, ValueError):
+    """A spec or rule pack that cannot be used; ``problems`` lists every mistake found (file, line, key or
+    rule id, message), like every other config error (gateway/yamlfile.py)."""
 
 
 class LDict(dict):  # type: ignore[type-arg]
