@@ -109,7 +109,12 @@ class InboundProcessor:
             if not again and self._duplicate(partner, ic, item_id, window, bound):
                 report.duplicates += 1
                 continue
+            queued = len(report.documents)
             self._interchange(partner, result, ici, ic, item_id, meta, report, bound)
+            # A broken envelope that let nothing through is not remembered: the partner's corrected
+            # resend under the same control number must be processed, not dropped as a duplicate.
+            if not again and (len(report.documents) > queued or not _envelope_errors(result, ici)):
+                self.store.record_interchange(partner.id, ic.sender, ic.control_number, item_id, self.now())
         if report.duplicates == len(result.interchanges):
             report.reason = "duplicate interchange: already received, not processed again"
         t0 = time.perf_counter()
@@ -135,15 +140,16 @@ class InboundProcessor:
             bound.warning("duplicate_interchange", sender=ic.sender, control_number=ic.control_number,
                           first_item=earlier)
             return True
-        if not earlier:
-            self.store.record_interchange(partner.id, ic.sender, ic.control_number, item_id, self.now())
-        return False
+        return False  # recorded once processed (see process)
 
     # -- one interchange ------------------------------------------------------------------------------
     def _interchange(self, partner: Partner, result: ParseResult, ici: int, ic: Interchange, item_id: str,
                      meta: dict[str, Any], report: Report, bound: Any) -> None:
         extra: list[Finding] = []
         for gi, g in enumerate(ic.groups):
+            # A group the ack rejects as a whole (missing GE, wrong count) lets none of its transactions
+            # through: delivering them would contradict the ack and double them when the partner resends.
+            group_errors = [f for f in result.findings_for(ici, gi) if f.severity == "error"]
             for ti, t in enumerate(g.transactions):
                 where = {"interchange": ici, "group": gi, "transaction": ti}
                 if t.type in ACK_TYPES:
@@ -151,7 +157,8 @@ class InboundProcessor:
                     ack_route = self.catalog.inbound_route(partner, t.type)
                     if ack_route is None or not ack_route.mapping:
                         continue
-                envelope_errors = [f for f in result.findings_for(ici, gi, ti) if f.severity == "error"]
+                envelope_errors = group_errors + [f for f in result.findings_for(ici, gi, ti)
+                                                  if f.severity == "error"]
                 found = self._transaction(partner, ic, g, t, where, item_id, meta, report, envelope_errors)
                 extra.extend(found)
         if ic.standard == "x12":
@@ -307,6 +314,11 @@ class InboundProcessor:
                                     "transaction_control": status.transaction_control},
                               data=entry)
             bound.info("ack_received", **{k: v for k, v in entry.items() if v})
+
+
+def _envelope_errors(result: ParseResult, ici: int) -> bool:
+    """Whether the interchange's own envelope or one of its groups' envelopes has an error."""
+    return any(f.severity == "error" and f.interchange == ici and f.transaction is None for f in result.findings)
 
 
 def _errors(findings: list[Finding]) -> bool:
