@@ -23,6 +23,7 @@ idempotency key.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from gateway.rules.validate import transaction_version
 
 log = structlog.get_logger(__name__)
 ACK_TYPES = {"997", "999", "CONTRL", "TA1"}
+FREEZE_OVER = 1 << 20  # items from this size on are processed with their parse tree frozen (see _parse)
 
 
 def partner_queue(partner_id: str) -> str:
@@ -85,16 +87,44 @@ class InboundProcessor:
         self.config = config
         self.catalog = catalog or Catalog(config)
         self.now = now
+        self._frozen = False
 
     # -- one item ---------------------------------------------------------------------------------
     def process(self, item_id: str) -> Report:
+        try:
+            return self._process(item_id)
+        finally:
+            if self._frozen:  # the item's parse tree is gone with _process's frame
+                gc.unfreeze()
+                self._frozen = False
+
+    def _parse(self, payload: bytes) -> ParseResult:
+        """Parse; a big item's parse tree is kept away from the cyclic collector until the item is done.
+
+        A 50 MB interchange parses into millions of lists. The first collection after the parse (which
+        runs with the collector off) and every full one after it walk them all for about a second,
+        holding the GIL, so the reactor (AS2, SFTP, /healthz) stalls. Frozen objects are skipped; they
+        hold no cycles and are freed by reference counting once the item is done.
+        """
+        if len(payload) < FREEZE_OVER or self._frozen:
+            return parse(payload)
+        gc.disable()  # parse turns it back on only if it was on: freeze first
+        try:
+            result = parse(payload)
+            gc.freeze()
+            self._frozen = True
+        finally:
+            gc.enable()
+        return result
+
+    def _process(self, item_id: str) -> Report:
         payload, meta = self.store.spool.get(item_id)
         report = Report(item_id)
         partner = self.config.partners.get(meta.get("partner") or "")
         if partner is None:
             return self._fail(report, f"unknown partner {meta.get('partner')!r}: no partners/*.yaml has this id")
         t0 = time.perf_counter()
-        result = parse(payload)
+        result = self._parse(payload)
         report.timings.parse += time.perf_counter() - t0
         if not result.interchanges:
             first = "; ".join(f.line() for f in result.errors[:3]) or "no interchange found"

@@ -11,6 +11,7 @@ import json
 import random
 import time
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,58 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_only_known_keys(tmp
     assert "pipeline_item_crashed" not in events and "alert" not in events
     assert verify(str(tmp_path / "spool" / "audit")).ok, "audit trail broken by the crashes"
     print(f"\nreliability: {context}, {repeats} repeated POST(s), {KILLS} SIGKILLs")
+
+
+def _seconds(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def test_sink_outages_retry_with_backoff_and_alert_once_each(tmp_path: Path) -> None:
+    """Two outages of the ERP endpoint: all documents arrive after each, retries follow the backoff
+    (2 s doubling, up to half of it taken off by jitter), and each outage raises exactly one alert."""
+    sink = HttpSink()
+    daemon = Daemon(make_tree(tmp_path, sink.url), tmp_path)
+    outage_seconds = 2.5
+    try:
+        daemon.start()
+        feeder = Feeder(tmp_path)
+        for round_, (first, count) in enumerate(((0, 2), (2, 1))):
+            sink.down()
+            for n in range(first, first + count):
+                feeder.accept(batch(n))
+            time.sleep(outage_seconds)
+            sink.up()
+            sink.wait_for_keys((first + count) * PER_INTERCHANGE, timeout=25)
+            if round_ == 0:
+                time.sleep(0.3)  # the recovery is logged after the first success
+        assert daemon.stop() == 0
+        feeder.close()
+    finally:
+        daemon.close()
+        sink.down()
+    events = daemon.events()
+    alerts = [e for e in events if e["event"] == "alert"]
+    assert [a["kind"] for a in alerts] == ["destination_down", "destination_down"], alerts
+    assert all(a["destination"] == "erp" for a in alerts)
+    assert sum(e["event"] == "destination_recovered" for e in events) == 2
+    assert not [e for e in events if e["event"] == "delivery_failed"]
+    retries: dict[str, list[dict]] = defaultdict(list)
+    for e in events:
+        if e["event"] == "delivery_retry":
+            retries[e["item_id"]].append(e)
+    assert len(retries) == 3 * PER_INTERCHANGE, "every document queued during an outage was retried"
+    delays = []
+    for item, tries in retries.items():
+        assert [t["attempt"] for t in tries] == list(range(1, len(tries) + 1))
+        for t in tries:  # Backoff(): 2 s * 2^(n-1), minus up to half of it
+            base = 2.0 * 2 ** (t["attempt"] - 1)
+            assert base * 0.5 - 1e-3 <= t["retry_in"] <= base + 1e-3, t
+            delays.append(t["retry_in"])
+        for a, b in zip(tries, tries[1:], strict=False):  # the next attempt waited for the delay
+            assert _seconds(b["timestamp"]) - _seconds(a["timestamp"]) >= a["retry_in"] - 0.1, (a, b)
+        delivered = [e for e in events if e["event"] == "delivered" and e["item_id"] == item]
+        assert len(delivered) == 1 and delivered[0]["attempt"] == len(tries) + 1
+        assert _seconds(delivered[0]["timestamp"]) - _seconds(tries[-1]["timestamp"]) >= tries[-1]["retry_in"] - 0.1
+    assert len(set(delays)) > len(delays) // 2, "jitter spreads the retries"
+    posts = sink.snapshot()
+    assert len({p.key for p in posts}) == 3 * PER_INTERCHANGE and all(p.signature_ok for p in posts)
