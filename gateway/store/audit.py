@@ -11,6 +11,7 @@ both append.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -131,6 +132,35 @@ class AuditLog:
         now: datetime | None = None,
     ) -> dict[str, Any]:
         """Append one event durably and return it (with ``seq`` and ``hash``)."""
+        ev, path, fd = self.stage(
+            event, partner=partner, keys=keys, item_id=item_id, size=size, sha256=sha256, data=data, now=now
+        )
+        try:
+            if self.fsync:
+                os.fdatasync(fd)
+        except OSError as exc:
+            raise fsio._wrap(exc) from exc
+        finally:
+            os.close(fd)
+        return ev
+
+    def stage(
+        self,
+        event: str,
+        *,
+        partner: str | None = None,
+        keys: dict[str, Any] | None = None,
+        item_id: str | None = None,
+        size: int | None = None,
+        sha256: str | None = None,
+        data: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> tuple[dict[str, Any], str, int]:
+        """Append one event without waiting for the disk: return it, its day file and an open descriptor
+        of that file, which the caller makes durable (``fdatasync``, or a group commit round) and closes.
+
+        Later events only become durable together with this one (an append-only file is synced whole).
+        """
         when = (now or datetime.now(UTC)).astimezone(UTC)
         name = when.strftime("%Y-%m-%d") + ".jsonl"
         path = os.path.join(self.dir, name)
@@ -158,24 +188,30 @@ class AuditLog:
                 ev["data"] = data
             ev["hash"] = event_hash(ev)
             line = canonical(ev) + b"\n"
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            except OSError as exc:
+                raise fsio._wrap(exc) from exc
             try:
                 before = os.lseek(fd, 0, os.SEEK_END)
                 try:
-                    os.write(fd, line)
-                    if self.fsync:
-                        os.fdatasync(fd)
+                    if os.write(fd, line) != len(line):
+                        raise OSError(errno.ENOSPC, "short write to the audit trail", path)
                 except OSError as exc:
                     os.ftruncate(fd, before)  # never leave half a line behind
                     raise fsio._wrap(exc) from exc
-            finally:
+                if self.fsync:
+                    fsio.start_writeback(fd)
+                self._seq, self._prev = ev["seq"], ev["hash"]
+                self._seen = (name, before + len(line))
+                if new_file:
+                    os.fdatasync(fd)
+                    fsio.fsync_dir(self.dir)
+                    self._save_head()
+            except BaseException:
                 os.close(fd)
-            self._seq, self._prev = ev["seq"], ev["hash"]
-            self._seen = (name, before + len(line))
-            if new_file:
-                fsio.fsync_dir(self.dir)
-                self._save_head()
-        return ev
+                raise
+        return ev, path, fd
 
     def close(self) -> None:
         with self._locked():

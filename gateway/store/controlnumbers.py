@@ -1,7 +1,8 @@
 """Outbound control numbers per partner and level, allocated in SQLite and audited.
 
 Levels: ``isa`` (ISA13), ``gs`` (GS06), ``st`` (ST02), ``unb`` (UNB 0020), ``unh`` (UNH 0062). Each
-number is taken in one SQLite transaction (synchronous=FULL) and logged, then audited, so a number is
+number is taken in one SQLite transaction (synchronous=FULL even though the index otherwise runs
+NORMAL) and logged, then audited, so a number is
 never handed out twice and never skipped without a record. X12 numbers wrap from 999999999 to 1;
 EDIFACT references (up to 14 characters) wrap at 99999999999999.
 """
@@ -34,12 +35,13 @@ class ControlNumbers:
         value, allocations = self.store.index.allocate_control_number(
             partner, level, LIMITS[level], at.isoformat(timespec="microseconds")
         )
-        self.store.audit.append(
+        ev = self.store.audit.append(
             "control_number.allocated",
             partner=partner,
             now=at,
             data={"level": level, "value": value, "allocations": allocations},
         )
+        self.store.index.mark_applied(ev["seq"])  # the index wrote it itself: no replay after a crash
         return value
 
     def current(self, partner: str, level: str) -> int | None:

@@ -1,13 +1,17 @@
 """Low-level durable file operations: write-then-rename, directory fsync, filesystem sync.
 
-Two ways to make a group of writes and renames durable are offered, chosen per spool:
+Two ways to make a group of writes and renames durable are offered, chosen per spool (the
+durability round itself lives in :mod:`gateway.store.commit`):
 
-* ``"fsync"``: every file is fsynced before its rename and every touched folder after it (the
-  textbook sequence; one device flush per file and per folder).
+* ``"fsync"``: files are written, their writeback is started at once (``sync_file_range``), they are
+  renamed, and then every file is ``fdatasync``-ed and every touched folder fsynced. On a journalling
+  filesystem the first of these commits the journal for all of them, the others find it committed.
 * ``"syncfs"``: files are written and renamed, then one ``syncfs(2)`` makes the whole filesystem
-  durable (one flush per operation however many files it touched). Recovery then checks items
-  against their recorded size and SHA-256, because a crash before the ``syncfs`` returns may leave
-  a renamed file without its data.
+  durable (one flush per round however many files it touched).
+
+In both modes a file may be renamed before its data is on disk, so recovery after an unclean stop
+checks fresh items against their recorded size and SHA-256 (a crash before the round ends may leave a
+renamed file without its data; such a put never returned, so nobody was told it was stored).
 """
 
 from __future__ import annotations
@@ -27,6 +31,27 @@ class DiskFull(OSError):
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
+_sfr = getattr(_libc, "sync_file_range", None)
+if _sfr is not None:
+    _sfr.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    _sfr.restype = ctypes.c_int
+SFR_WAIT_BEFORE, SFR_WRITE, SFR_WAIT_AFTER = 1, 2, 4
+
+
+def start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing ``fd``'s dirty pages now (no wait, no journal commit).
+
+    Only a head start for the ``fdatasync`` that follows in the durability round; errors are left
+    for that ``fdatasync`` to report.
+    """
+    if _sfr is not None:
+        _sfr(fd, 0, 0, SFR_WRITE)
+
+
+def wait_writeback(fd: int) -> None:
+    """Write ``fd``'s dirty pages and wait for them (no journal commit, no device flush)."""
+    if _sfr is not None:
+        _sfr(fd, 0, 0, SFR_WAIT_BEFORE | SFR_WRITE | SFR_WAIT_AFTER)
 
 
 def fsync_dir(path: str) -> None:
@@ -82,6 +107,36 @@ def write_new(path: str, data: bytes, sync: bool) -> None:
         _unlink_quiet(path)
         raise _wrap(exc) from exc
     os.close(fd)
+
+
+def create(path: str, data: bytes) -> int:
+    """Create ``path`` (must not exist) holding ``data`` and return its open descriptor (not synced).
+
+    On failure the partial file is removed and the error re-raised (``DiskFull`` for ENOSPC, EDQUOT
+    and EFBIG).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+    except OSError as exc:
+        raise _wrap(exc) from exc
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except OSError as exc:
+        os.close(fd)
+        _unlink_quiet(path)
+        raise _wrap(exc) from exc
+    return fd
+
+
+def close_all(fds: Iterable[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def fsync_file(path: str) -> None:

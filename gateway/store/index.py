@@ -8,6 +8,13 @@ before the allocation is audited.
 One connection, guarded by a lock, serves every thread: writes are short, and SQLite allows one
 writer anyway. Other processes (``gatewayctl``) may read and write too; WAL plus a busy timeout
 keeps them out of each other's way.
+
+Durability: the index runs with ``synchronous=NORMAL`` (WAL): a commit is not synced, so a power cut
+(not a process crash) may lose the last transactions. The audit trail and the spool are the truth:
+each applied event's ``seq`` is recorded in ``applied_events`` in the same transaction, and
+:meth:`catch_up` (run by ``Store.open``) re-applies the events of the trail's tail that the index does
+not have, exactly once. Control-number allocations, which the index hands out before they are
+audited, still commit with ``synchronous=FULL``.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ CREATE TABLE IF NOT EXISTS control_numbers (
 CREATE TABLE IF NOT EXISTS control_number_log (
   partner TEXT NOT NULL, level TEXT NOT NULL, value INTEGER NOT NULL, allocations INTEGER NOT NULL, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS applied_events (seq INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS outbound_edi (
   doc_id TEXT PRIMARY KEY, partner TEXT NOT NULL, interchange_control TEXT, group_control TEXT,
   transaction_control TEXT, transaction_type TEXT, at TEXT NOT NULL,
@@ -77,11 +85,27 @@ def document_keys(doc: dict[str, Any]) -> dict[str, list[str]]:
     return {k: sorted(InMemoryDocumentIndex.keys(doc, k)) for k in KEY_KINDS}
 
 
+class _synchronous:
+    """Switch the connection's ``synchronous`` setting for one transaction (caller holds the lock)."""
+
+    def __init__(self, index: Index, mode: str) -> None:
+        self.index, self.mode = index, mode
+
+    def __enter__(self) -> None:
+        if self.mode != self.index.synchronous:
+            self.index.db.execute(f"PRAGMA synchronous={self.mode}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.mode != self.index.synchronous:
+            self.index.db.execute(f"PRAGMA synchronous={self.index.synchronous}")
+
+
 class Index:
     """Implements :class:`gateway.rules.docindex.DocumentIndex` plus the gateway's own lookups."""
 
-    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
         self.path = path
+        self.synchronous = synchronous
         conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self.lock = threading.RLock()
@@ -108,7 +132,33 @@ class Index:
         if handler is None:
             return
         with self.lock, self.db.atomic():
+            if "seq" in ev:
+                cur = self.db.execute("INSERT OR IGNORE INTO applied_events (seq) VALUES (?)", (ev["seq"],))
+                if cur.rowcount == 0:
+                    return  # applied already (catch-up after a crash)
             handler(ev, ev.get("keys") or {}, ev.get("data") or {}, body)
+
+    def mark_applied(self, seq: int) -> None:
+        """Record an audited event whose effect the index wrote itself (a control-number allocation)."""
+        with self.lock, self.db.atomic():
+            self.db.execute("INSERT OR IGNORE INTO applied_events (seq) VALUES (?)", (seq,))
+
+    def applied_seq(self) -> int | None:
+        """The highest audit ``seq`` applied, or ``None`` for an index that never recorded one."""
+        with self.lock:
+            row = self.db.execute("SELECT max(seq) FROM applied_events").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def is_applied(self, seq: int) -> bool:
+        with self.lock:
+            return self.db.execute("SELECT 1 FROM applied_events WHERE seq = ?", (seq,)).fetchone() is not None
+
+    def prune_applied(self, keep: int) -> None:
+        """Forget all but the last ``keep`` applied sequence numbers (the catch-up window)."""
+        top = self.applied_seq()
+        if top is not None:
+            with self.lock, self.db.atomic():
+                self.db.execute("DELETE FROM applied_events WHERE seq <= ?", (top - keep,))
 
     def _on_item_received(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
@@ -303,8 +353,12 @@ class Index:
 
     # -- control numbers -------------------------------------------------------------------
     def allocate_control_number(self, partner: str, level: str, limit: int, at: str) -> tuple[int, int]:
-        """Take the next number for (partner, level) in one transaction; return (value, allocations)."""
-        with self.lock, self.db.atomic():
+        """Take the next number for (partner, level) in one transaction; return (value, allocations).
+
+        This commit is synced (``synchronous=FULL``) whatever the index's mode: a number handed out
+        must survive a power cut even before its audit event is written.
+        """
+        with self.lock, _synchronous(self, "FULL"), self.db.atomic():
             row = self.db.execute(
                 "SELECT value, allocations FROM control_numbers WHERE partner = ? AND level = ?",
                 (partner, level),

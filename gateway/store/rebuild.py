@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,3 +112,54 @@ def _keep_counters(new: Index, old_path: str) -> int:
             )
             kept += cur.rowcount
     return kept
+
+
+CATCH_UP_WINDOW = 10_000
+
+
+def tail_events(audit_dir: str, after_seq: int) -> Iterator[dict[str, Any]]:
+    """Events with ``seq`` > ``after_seq``, in order, reading only the newest day files needed."""
+    from gateway.store.audit import day_files
+
+    files = day_files(audit_dir)
+    start = 0
+    for i in range(len(files) - 1, -1, -1):
+        start = i
+        with open(os.path.join(audit_dir, files[i]), "rb") as f:
+            first = f.readline()
+        if first and int(json.loads(first)["seq"]) <= after_seq:
+            break
+    for name in files[start:]:
+        with open(os.path.join(audit_dir, name), "rb") as f:
+            for raw in f:
+                ev = json.loads(raw)
+                if int(ev["seq"]) > after_seq:
+                    yield ev
+
+
+def catch_up(spool: Spool, audit_dir: str, index: Index, window: int = CATCH_UP_WINDOW) -> int:
+    """Apply the events of the trail's last ``window`` sequence numbers that the index lacks.
+
+    The index commits without syncing (``synchronous=NORMAL``), so a power cut may take its last
+    transactions; the trail, synced before any caller was answered, still has them. ``apply`` skips
+    the events already applied, so running this again changes nothing. An index that never recorded
+    an applied event (made before this tracking) is left alone: ``gatewayctl index rebuild`` covers it.
+    Returns the number of events applied.
+    """
+    top = index.applied_seq()
+    if top is None:
+        return 0
+    applied = 0
+    for ev in tail_events(audit_dir, max(0, top - window)):
+        seq = int(ev["seq"])
+        if index.is_applied(seq):
+            continue
+        body = None
+        if ev["event"] == "document.indexed":
+            body = _body(spool, ev)
+            if body is None:
+                continue  # body gone with its item: only a rebuild reports it
+        index.apply(ev, body)
+        applied += index.is_applied(seq)  # events that change nothing are not recorded
+    index.prune_applied(window * 5)
+    return applied

@@ -7,10 +7,11 @@ Rules, in order:
    ``put`` (no payload anywhere: removed) or the stale side of an interrupted ``move`` (removed).
    A payload whose own meta is missing gets the meta found elsewhere, with a "recovered" history step;
    a payload with no meta at all is quarantined in ``failed/`` (never dropped).
-3. When the last run did not close cleanly and the spool syncs with ``syncfs``, items that were never
-   moved are checked against their recorded size and SHA-256: a mismatch is an unfinished ``put``
-   whose data did not reach the disk (it never returned, so nobody was told it was stored), and is
-   removed. An item whose meta cannot be read is quarantined in ``failed/`` instead.
+3. When the last run did not close cleanly, items created by that run that were never moved are
+   checked against their recorded size and SHA-256 (both sync modes rename before the durability
+   round): a mismatch is an unfinished ``put`` whose data did not reach the disk (it never returned,
+   so nobody was told it was stored), and is removed. An item whose meta cannot be read is
+   quarantined in ``failed/`` instead.
 4. Items in ``work/`` go back to the state they were claimed from (usually ``in/``), so they are
    processed again, exactly once more.
 """
@@ -40,7 +41,9 @@ class RecoveryReport:
     requeued: list[str] = field(default_factory=list)
 
 
-def recover(spool: Spool, unclean: bool) -> RecoveryReport:
+def recover(spool: Spool, unclean: bool, run_started: str = "") -> RecoveryReport:
+    """Repair the spool; ``run_started`` (an id prefix such as ``20260513T101530``) limits the size
+    and checksum verification to items created since the unclean run started (all when empty)."""
     rep = RecoveryReport()
     payloads: dict[str, list[str]] = {}
     metas: dict[str, list[str]] = {}
@@ -66,15 +69,15 @@ def recover(spool: Spool, unclean: bool) -> RecoveryReport:
         if not _has_meta(spool, item_id, states[0]):
             _quarantine(spool, item_id, states[0])
             rep.quarantined.append(item_id)
-    if unclean and spool.sync == "syncfs":
-        _verify_fresh(spool, rep)
+    if unclean:
+        _verify_fresh(spool, rep, run_started)
     for item_id in spool.list("work"):
         it = spool.item(item_id)
         history = it.meta.get("history", [])
         back = history[-2]["state"] if len(history) >= 2 and history[-2]["state"] != "work" else "in"
         spool.move(item_id, back, "requeued after restart")
         rep.requeued.append(item_id)
-    fsio.make_durable(spool.sync, [spool.dir(s) for s in spool.states()])
+    spool.group_commit.sync({}, [spool.dir(s) for s in spool.states()])
     if (
         rep.temp_removed
         or rep.stale_meta_removed
@@ -121,9 +124,11 @@ def _quarantine(spool: Spool, item_id: str, state: str) -> None:
     log.warning("spool.quarantined", item_id=item_id, state=state)
 
 
-def _verify_fresh(spool: Spool, rep: RecoveryReport) -> None:
+def _verify_fresh(spool: Spool, rep: RecoveryReport, run_started: str) -> None:
     for state in spool.states():
         for item_id in spool.list(state):
+            if item_id < run_started:
+                continue  # older than the run that crashed: made durable by an earlier run
             path = os.path.join(spool.dir(state), item_id)
             try:
                 meta = read_meta(path + META_SUFFIX)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.store import fsio
+from gateway.store.commit import GroupCommit
 from gateway.store.ids import is_id, new_id
 
 META_SUFFIX = ".meta.json"
@@ -44,6 +45,33 @@ class SpoolItem:
         return self.path + META_SUFFIX
 
 
+@dataclass(slots=True)
+class Staged:
+    """A new item written and renamed but not yet durable (see :meth:`Spool.commit`)."""
+
+    item_id: str
+    meta: dict[str, Any]
+    files: dict[str, int]  # final path -> open descriptor, for the durability round
+    dirs: list[str]
+    cleanup: list[str]  # what to remove if the item is abandoned
+    back: tuple[str, str] | None = None  # (final, source) of a file moved in, moved back on abort
+
+    def close(self) -> None:
+        fsio.close_all(self.files.values())
+        self.files.clear()
+
+    def abort(self) -> None:
+        """Remove what the stage wrote (a moved-in file goes back where it came from)."""
+        self.close()
+        if self.back is not None and os.path.exists(self.back[0]) and not os.path.exists(self.back[1]):
+            try:
+                os.rename(*self.back)
+            except OSError:
+                pass
+        for p in self.cleanup:
+            fsio._unlink_quiet(p)
+
+
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -62,15 +90,15 @@ class Spool:
         os.makedirs(self.root, exist_ok=True)
         for state in BASE_STATES:
             os.makedirs(self.dir(state), exist_ok=True)
-        self._fs_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._commit = GroupCommit(sync, self.root)
 
     def close(self) -> None:
-        if self._fs_fd >= 0:
-            os.close(self._fs_fd)
-            self._fs_fd = -1
+        self._commit.close()
 
-    def _durable(self, dirs: list[str]) -> None:
-        fsio.make_durable(self.sync, dirs, self._fs_fd if self._fs_fd >= 0 else None)
+    @property
+    def group_commit(self) -> GroupCommit:
+        """The durability rounds this spool shares between threads (the store adds its audit lines)."""
+        return self._commit
 
     # -- paths -------------------------------------------------------------------------------
     def dir(self, state: str) -> str:
@@ -106,66 +134,99 @@ class Spool:
 
     def put(self, state: str, payload: bytes, meta: dict[str, Any]) -> str:
         """Store ``payload`` durably in ``state``; return its id once it is on disk."""
-        d = self._ensure(state)
-        item_id = new_id()
-        full = self._new_meta(item_id, state, meta, len(payload), hashlib.sha256(payload).hexdigest())
-        sync = self.sync == "fsync"
-        tmp_payload = os.path.join(d, fsio.TMP_PREFIX + item_id)
-        tmp_meta = tmp_payload + META_SUFFIX
-        final = os.path.join(d, item_id)
-        try:
-            fsio.write_new(tmp_payload, payload, sync)
-            fsio.write_new(tmp_meta, encode_meta(full), sync)
-            os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
-            os.rename(tmp_payload, final)
-            self._durable([d])
-        except BaseException:
-            for p in (tmp_payload, tmp_meta, final, final + META_SUFFIX):
-                fsio._unlink_quiet(p)  # a put that fails leaves nothing behind
-            raise
-        return item_id
+        staged = self.stage_put(state, payload, meta)
+        self.commit(staged)
+        return staged.item_id
 
     def put_file(self, state: str, path: str, meta: dict[str, Any]) -> str:
         """Move the file at ``path`` into the spool as a new item in ``state``; return its id."""
+        staged = self.stage_put_file(state, path, meta)
+        self.commit(staged)
+        return staged.item_id
+
+    def stage_put(self, state: str, payload: bytes, meta: dict[str, Any]) -> Staged:
+        """Write and rename a new item without waiting for the disk; :meth:`commit` makes it durable.
+
+        Until then the item must not be reported as stored (a crash may drop it).
+        """
+        d = self._ensure(state)
+        item_id = new_id()
+        full = self._new_meta(item_id, state, meta, len(payload), hashlib.sha256(payload).hexdigest())
+        tmp_payload = os.path.join(d, fsio.TMP_PREFIX + item_id)
+        tmp_meta = tmp_payload + META_SUFFIX
+        final = os.path.join(d, item_id)
+        staged = Staged(item_id, full, {}, [d], [tmp_payload, tmp_meta, final, final + META_SUFFIX])
+        try:
+            fd_payload = fsio.create(tmp_payload, payload)
+            staged.files[final] = fd_payload
+            fd_meta = fsio.create(tmp_meta, encode_meta(full))
+            staged.files[final + META_SUFFIX] = fd_meta
+            if self.sync == "fsync":
+                fsio.start_writeback(fd_payload)
+                fsio.start_writeback(fd_meta)
+            os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
+            os.rename(tmp_payload, final)
+        except BaseException:
+            staged.abort()  # a put that fails leaves nothing behind
+            raise
+        return staged
+
+    def stage_put_file(self, state: str, path: str, meta: dict[str, Any]) -> Staged:
+        """Like :meth:`stage_put`, moving the file at ``path`` in."""
         d = self._ensure(state)
         item_id = new_id()
         final = os.path.join(d, item_id)
         tmp_meta = os.path.join(d, fsio.TMP_PREFIX + item_id + META_SUFFIX)
         src = os.path.abspath(path)
         digest, size = hashlib.sha256(), 0
-        with open(src, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
+        fd_src = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        staged = Staged(item_id, {}, {final: fd_src}, [d, os.path.dirname(src)], [tmp_meta], (final, src))
+        try:
+            while chunk := os.read(fd_src, 1 << 20):
                 digest.update(chunk)
                 size += len(chunk)
-        full = self._new_meta(item_id, state, meta, size, digest.hexdigest())
-        sync = self.sync == "fsync"
-        try:
-            if sync:
-                fsio.fsync_file(src)
-            fsio.write_new(tmp_meta, encode_meta(full), sync)
+            staged.meta = full = self._new_meta(item_id, state, meta, size, digest.hexdigest())
+            if self.sync == "fsync":
+                fsio.start_writeback(fd_src)
+            fd_meta = fsio.create(tmp_meta, encode_meta(full))
+            staged.files[final + META_SUFFIX] = fd_meta
+            if self.sync == "fsync":
+                fsio.start_writeback(fd_meta)
             os.rename(tmp_meta, final + META_SUFFIX)
+            staged.cleanup.append(final + META_SUFFIX)
             try:
                 os.rename(src, final)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
-                self._copy_in(src, final, sync)
+                self._copy_in(src, final)
                 os.unlink(src)
-            self._durable([d, os.path.dirname(src)])
+                staged.back, staged.cleanup = None, []  # the only copy now: kept even if the round fails
+                os.close(staged.files.pop(final))
+                staged.files[final] = os.open(final, os.O_RDONLY | os.O_CLOEXEC)
         except BaseException:
-            fsio._unlink_quiet(tmp_meta)
-            if not os.path.exists(final):
-                fsio._unlink_quiet(final + META_SUFFIX)
+            staged.abort()
             raise
-        return item_id
+        return staged
 
-    def _copy_in(self, src: str, final: str, sync: bool) -> None:
+    def commit(self, staged: Staged, extra: dict[str, int] | None = None) -> None:
+        """Make a staged item durable (plus the ``extra`` open files, e.g. an audit line), sharing one
+        durability round with every other thread committing at the same time. On failure the item is
+        removed and the error raised."""
+        try:
+            self._commit.sync({**staged.files, **(extra or {})}, staged.dirs)
+        except BaseException:
+            staged.abort()
+            raise
+        finally:
+            staged.close()
+
+    def _copy_in(self, src: str, final: str) -> None:
         tmp = os.path.join(os.path.dirname(final), fsio.TMP_PREFIX + os.path.basename(final))
         with open(src, "rb") as fin, open(tmp, "xb") as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
             fout.flush()
-            if sync:
-                os.fsync(fout.fileno())
+            os.fsync(fout.fileno())
         os.rename(tmp, final)
 
     # -- reading -----------------------------------------------------------------------------
@@ -206,7 +267,7 @@ class Spool:
             it = self.item(item_id)
             os.unlink(it.path)
             fsio._unlink_quiet(it.meta_path)
-            self._durable([os.path.dirname(it.path)])
+        self._commit.sync({}, [os.path.dirname(it.path)])
 
     # -- moving ------------------------------------------------------------------------------
     def move(
@@ -214,7 +275,9 @@ class Spool:
     ) -> SpoolItem:
         """Move an item to ``to_state`` (atomic rename), recording the step in its meta history."""
         with self._move_lock:
-            return self._move(self.item(item_id), to_state, note, update)
+            it, dirs = self._move(self.item(item_id), to_state, note, update)
+        self._commit.sync({}, dirs)
+        return it
 
     def claim(self, state_from: str = "in", state_to: str = "work") -> SpoolItem | None:
         """Take the oldest item of ``state_from`` into ``state_to``; ``None`` when there is none."""
@@ -223,22 +286,38 @@ class Spool:
                 path = os.path.join(self.dir(state_from), item_id)
                 try:
                     it = SpoolItem(item_id, state_from, read_meta(path + META_SUFFIX), path)
-                    return self._move(it, state_to, "claimed", None)
+                    moved, dirs = self._move(it, state_to, "claimed", None)
+                    break
                 except FileNotFoundError:
                     continue  # moved by another process (replay) meanwhile
-        return None
+            else:
+                return None
+        self._commit.sync({}, dirs)
+        return moved
 
-    def _move(self, it: SpoolItem, to_state: str, note: str, update: dict[str, Any] | None) -> SpoolItem:
+    def _move(
+        self, it: SpoolItem, to_state: str, note: str, update: dict[str, Any] | None
+    ) -> tuple[SpoolItem, list[str]]:
+        """Rename an item (under the move lock); the caller syncs the returned folders."""
         src_dir = os.path.dirname(it.path)
         dst_dir = self._ensure(to_state)
         if src_dir == dst_dir:
-            return it
+            return it, []
         meta = dict(it.meta, **(update or {}))
         meta["state"] = to_state
         meta["history"] = [*it.meta.get("history", []), {"state": to_state, "at": utcnow(), "note": note}]
         dst = os.path.join(dst_dir, it.id)
         tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
-        fsio.write_new(tmp_meta, encode_meta(meta), True)  # always: a move must never leave a blank meta
+        fd = fsio.create(tmp_meta, encode_meta(meta))
+        try:
+            if self.sync == "fsync":
+                fsio.start_writeback(fd)
+            self._commit.sync({tmp_meta: fd})  # a move must never leave a blank meta
+        except BaseException:
+            fsio._unlink_quiet(tmp_meta)
+            raise
+        finally:
+            os.close(fd)
         os.rename(tmp_meta, dst + META_SUFFIX)
         try:
             os.rename(it.path, dst)  # the commit point: the item is where its payload is
@@ -246,8 +325,7 @@ class Spool:
             fsio._unlink_quiet(dst + META_SUFFIX)
             raise
         fsio._unlink_quiet(it.meta_path)
-        self._durable([dst_dir, src_dir])
-        return SpoolItem(it.id, to_state, meta, dst)
+        return SpoolItem(it.id, to_state, meta, dst), [dst_dir, src_dir]
 
 
 def read_meta(path: str) -> dict[str, Any]:

@@ -21,12 +21,22 @@ from gateway.store.controlnumbers import ControlNumbers
 from gateway.store.ids import id_time
 from gateway.store.index import LIFECYCLE, Index, document_keys
 from gateway.store.lock import SpoolLock
+from gateway.store.rebuild import CATCH_UP_WINDOW, catch_up
 from gateway.store.recovery import RecoveryReport, recover
-from gateway.store.spool import Spool, SpoolItem
+from gateway.store.spool import Spool, SpoolItem, Staged
 from gateway.transport.inbox import Received
 
 log = structlog.get_logger()
 DIRTY = ".open"
+
+
+def _run_started(marker: str) -> str:
+    """The id prefix (UTC, to the second) of the moment the crashed run opened, one minute early."""
+    try:
+        at = datetime.fromtimestamp(os.stat(marker).st_mtime, UTC) - timedelta(minutes=1)
+    except OSError:
+        return ""
+    return at.strftime("%Y%m%dT%H%M%S")
 
 
 class Store:
@@ -55,13 +65,16 @@ class Store:
             dirty = os.path.join(spool_dir, DIRTY)
             unclean = os.path.exists(dirty)
             spool = Spool(spool_dir, sync)
-            report = recover(spool, unclean)
+            report = recover(spool, unclean, _run_started(dirty) if unclean else "")
             if not unclean:
                 fsio.write_new(dirty, f"{os.getpid()}\n".encode(), True)
                 fsio.fsync_dir(spool.root)
             os.makedirs(os.path.dirname(os.path.abspath(index_path)), exist_ok=True)
             store = cls(spool, Index(index_path), AuditLog(audit_dir, node, fsync=audit_fsync), lock, node)
             store.recovery = report
+            caught_up = catch_up(spool, audit_dir, store.index, CATCH_UP_WINDOW if unclean else 0)
+            if caught_up:
+                log.warning("index.caught_up", events=caught_up)
             store._audit_unrecorded_arrivals()
             for item_id in report.requeued:
                 store.record("item.requeued", item_id=item_id, data={"reason": "in work/ at restart"})
@@ -118,17 +131,29 @@ class Store:
         data: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Append an audit event, then project it into the index."""
-        ev = self.audit.append(
+        """Append an audit event, then project it into the index.
+
+        The event's durability round is shared with every thread recording or accepting at the same
+        time (see :mod:`gateway.store.commit`); it returns once the event is on disk.
+        """
+        ev, path, fd = self.audit.stage(
             event, partner=partner, keys=keys, item_id=item_id, size=size, sha256=sha256, data=data
         )
+        try:
+            if self.audit.fsync:
+                self.spool.group_commit.sync({path: fd})
+        finally:
+            os.close(fd)
+        self._apply(ev, body)
+        return ev
+
+    def _apply(self, ev: dict[str, Any], body: dict[str, Any] | None = None) -> None:
         try:
             self.index.apply(ev, body)
         except sqlite3.Error as exc:
             # The event is on record; the index catches up with `gatewayctl index rebuild`.
             self.index_stale = True
-            log.error("index.apply_failed", event_type=event, seq=ev["seq"], error=str(exc))
-        return ev
+            log.error("index.apply_failed", event_type=ev["event"], seq=ev["seq"], error=str(exc))
 
     # -- inbound (the transport.inbox.Inbox protocol) ------------------------------------------
     def _received_meta(self, received: Received) -> dict[str, Any]:
@@ -143,31 +168,56 @@ class Store:
             meta["extra"] = json.loads(json.dumps(received.extra, default=str))
         return meta
 
-    def _audit_received(self, item_id: str, meta: dict[str, Any]) -> None:
+    def _received_event(self, item_id: str, meta: dict[str, Any]) -> dict[str, Any]:
         keys = {k: meta[k] for k in ("message_id", "filename") if meta.get(k)}
-        self.record(
-            "item.received",
-            partner=meta.get("partner"),
-            keys=keys,
-            item_id=item_id,
-            size=meta["size"],
-            sha256=meta["sha256"],
-            data={"transport": meta.get("transport"), "state": meta["state"]},
-        )
+        return {
+            "partner": meta.get("partner"),
+            "keys": keys,
+            "item_id": item_id,
+            "size": meta["size"],
+            "sha256": meta["sha256"],
+            "data": {"transport": meta.get("transport"), "state": meta["state"]},
+        }
+
+    def _audit_received(self, item_id: str, meta: dict[str, Any]) -> None:
+        self.record("item.received", **self._received_event(item_id, meta))
 
     def accept(self, payload: bytes, received: Received) -> str:
-        return self._audited(self.spool.put("in", payload, self._received_meta(received)))
+        """Store what a transport received in ``in/``, audited; return the item id once both the item
+        and its ``item.received`` event are durable (one shared durability round)."""
+        return self._accept(self.spool.stage_put("in", payload, self._received_meta(received)))
 
     def accept_file(self, path: str, received: Received) -> str:
-        return self._audited(self.spool.put_file("in", path, self._received_meta(received)))
+        """Like :meth:`accept`, moving the file at ``path`` into the spool."""
+        return self._accept(self.spool.stage_put_file("in", path, self._received_meta(received)))
 
-    def _audited(self, item_id: str) -> str:
+    def _accept(self, staged: Staged) -> str:
         try:
-            self._audit_received(item_id, self.spool.item(item_id).meta)
-        except OSError:
-            self.spool.discard(item_id)  # not on record: not accepted, the transport answers an error
+            ev, path, fd = self.audit.stage("item.received", **self._received_event(staged.item_id, staged.meta))
+        except BaseException:
+            staged.abort()  # not on record: not accepted, the transport answers an error
             raise
-        return item_id
+        try:
+            self.spool.commit(staged, {path: fd} if self.audit.fsync else None)
+        except OSError as exc:
+            self._discarded(staged.item_id, ev, exc)
+            raise
+        finally:
+            os.close(fd)
+        self._apply(ev)
+        return staged.item_id
+
+    def _discarded(self, item_id: str, received: dict[str, Any], exc: OSError) -> None:
+        """The round that was to make an arrival durable failed: its item is gone, and the trail says so."""
+        try:
+            self.record(
+                "item.discarded",
+                partner=received.get("partner"),
+                item_id=item_id,
+                data={"reason": f"not stored: {exc}", "seq": received["seq"]},
+            )
+        except OSError as again:
+            log.error("audit.discard_unrecorded", item_id=item_id, error=str(again))
 
     def _audit_unrecorded_arrivals(self) -> None:
         """Audit items a crash left in ``in/`` between their put and their audit event."""

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "small"
     mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True)
     if res.returncode != 0:
         pytest.skip(
             f"cannot mount a small tmpfs here ({res.stderr.decode().strip()}); the RLIMIT_FSIZE test covers the error path"

@@ -1,0 +1,101 @@
+"""Group commit: one durability round makes the writes of every caller queued for it durable.
+
+A caller writes and renames its files first (nothing synced), then hands the open descriptors and
+the touched folders to :meth:`GroupCommit.sync`, which returns only once all of them are durable.
+While one round runs, later callers queue for the next; when it ends, one of them leads the next
+round for everyone queued (the others wait on a condition). So N threads arriving together pay for
+one journal commit instead of N, and every caller still returns only after its own data is on disk.
+
+A round that fails raises its error in every caller that was part of it; each cleans up its own
+files, as after any failed write.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+
+from gateway.store import fsio
+
+
+class _Round:
+    __slots__ = ("dirs", "done", "error", "files")
+
+    def __init__(self) -> None:
+        self.files: dict[str, int] = {}  # path -> open descriptor (one per file is enough)
+        self.dirs: dict[str, None] = {}
+        self.done = False
+        self.error: OSError | None = None
+
+
+class GroupCommit:
+    def __init__(self, mode: str, root: str) -> None:
+        if mode not in fsio.SYNC_MODES:
+            raise ValueError(f"sync mode must be one of {fsio.SYNC_MODES}, not {mode!r}")
+        self.mode, self.root = mode, root
+        self._cv = threading.Condition(threading.Lock())
+        self._next = _Round()
+        self._busy = False
+        self._fs_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._root_dev = os.fstat(self._fs_fd).st_dev
+        self.rounds = 0  # rounds run (for tests and benchmarks)
+        self.requests = 0
+
+    def sync(self, files: Mapping[str, int], dirs: Iterable[str] = ()) -> None:
+        """Return once the data of ``files`` (path -> open descriptor) and the entries of ``dirs``
+        are durable; raise the round's ``OSError`` (``DiskFull`` when the disk is full) otherwise."""
+        with self._cv:
+            rnd = self._next
+            rnd.files.update(files)
+            rnd.dirs.update(dict.fromkeys(dirs))
+            self.requests += 1
+            while not rnd.done:
+                if not self._busy:  # nobody is syncing: lead the round we are part of
+                    self._busy = True
+                    self._next = _Round()
+                    break
+                self._cv.wait()
+            else:
+                if rnd.error is not None:
+                    raise _copy(rnd.error)
+                return
+        try:
+            self._flush(rnd)
+        except OSError as exc:
+            rnd.error = fsio._wrap(exc)
+        finally:
+            with self._cv:
+                rnd.done = True
+                self._busy = False
+                self.rounds += 1
+                self._cv.notify_all()
+        if rnd.error is not None:
+            raise rnd.error
+
+    def close(self) -> None:
+        with self._cv:
+            if self._fs_fd >= 0:
+                os.close(self._fs_fd)
+                self._fs_fd = -1
+
+    def _flush(self, rnd: _Round) -> None:
+        if self.mode == "syncfs":
+            fsio.syncfs(self.root, self._fs_fd if self._fs_fd >= 0 else None)
+            for fd in rnd.files.values():  # files on another filesystem (an audit folder elsewhere)
+                if os.fstat(fd).st_dev != self._root_dev:
+                    os.fdatasync(fd)
+            return
+        for fd in rnd.files.values():
+            fsio.wait_writeback(fd)  # all data on the device before the first journal commit
+        for fd in rnd.files.values():
+            os.fdatasync(fd)
+        for d in rnd.dirs:
+            fsio.fsync_dir(d)
+
+
+def _copy(exc: OSError) -> OSError:
+    """The round's error for one more caller (an exception object must not be raised in two threads)."""
+    if isinstance(exc, fsio.DiskFull):
+        return fsio.DiskFull(exc.errno, exc.strerror, exc.filename)
+    return fsio._wrap(OSError(exc.errno, exc.strerror, exc.filename))
