@@ -8,6 +8,7 @@ After a batch, the delivery service is kicked so queued documents leave at once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,9 @@ from gateway.pipeline.inbound import InboundProcessor, Report, Timings
 from gateway.service import metrics
 
 log = structlog.get_logger(__name__)
+PHASES = ("parse", "validate", "map", "rules", "store")
+metrics.describe("acorn_pipeline_seconds_total", "counter",
+                 "pipeline seconds: claim, item (whole processing), and within it parse, validate, map, rules, store")
 
 
 class PipelineService(service.Service):
@@ -51,6 +55,8 @@ class PipelineService(service.Service):
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         self._stopping = True
+        log.info("pipeline_timings", items=self.processed,
+                 **{f"{k}_seconds": round(getattr(self.timings, k), 3) for k in PHASES})
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         if self._batch is None:
@@ -76,14 +82,17 @@ class PipelineService(service.Service):
     def _drain(self) -> int:
         count = 0
         while not self._stopping:
+            t0 = time.perf_counter()
             item = self.store.spool.claim("in", "work")
             if item is None:
                 break
+            metrics.inc("acorn_pipeline_seconds_total", time.perf_counter() - t0, phase="claim")
             self.process_one(item.id)
             count += 1
         return count
 
     def process_one(self, item_id: str) -> Report | None:
+        t0 = time.perf_counter()
         try:
             report = self.processor.process(item_id)
         except Exception as exc:  # a bug for one item must never stop the others
@@ -96,6 +105,9 @@ class PipelineService(service.Service):
             return None
         self.processed += 1
         self.timings.add(report.timings)
+        metrics.inc("acorn_pipeline_seconds_total", time.perf_counter() - t0, phase="item")
+        for phase in PHASES:
+            metrics.inc("acorn_pipeline_seconds_total", getattr(report.timings, phase), phase=phase)
         metrics.inc("acorn_pipeline_items_total", outcome=report.state)
         metrics.inc("acorn_documents_total", float(len(report.documents)), outcome="queued")
         metrics.inc("acorn_documents_total", float(len(report.rejected)), outcome="rejected")

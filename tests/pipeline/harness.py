@@ -107,6 +107,7 @@ class HttpSink:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
 
             def setup(self) -> None:
                 super().setup()
