@@ -4,17 +4,23 @@ Where pyas2lib falls short we correct it here: several certificates (tried in tu
 (first supported, not last), the cipher actually used (read from the EnvelopedData), duplicates (checked
 after decryption so the MDN still carries the MIC), and the MDN MIC check (missing or different fails).
 ``import gateway`` must run before pyas2lib is imported (oscrypto on OpenSSL 3).
+
+Every call runs with the cyclic garbage collector paused: oscrypto objects have ``__del__`` methods
+that call into cffi, and when a collection fires while cffi is parsing a C type for the first time
+(it holds a non-reentrant lock then), the process deadlocks. Seen here in the test suite.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import gc
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from pyas2lib import as2 as p2
@@ -24,7 +30,25 @@ import gateway  # noqa: F401  (installs the oscrypto import fix before pyas2lib 
 from gateway.transport.as2 import as2headers, certs, cms_envelope, der, mime
 from gateway.transport.as2.algorithms import digest_name
 from gateway.transport.as2.codec import InboundResult, IsDuplicate, MdnResult, OutboundMessage, Resolve
+from gateway.transport.as2.errors import MalformedMessage
 from gateway.transport.as2.profiles import KeyPair, LocalIdentity, PartnerProfile, utcnow
+
+T = TypeVar("T")
+
+
+def _no_gc(fn: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+
+    return wrapper
+
 
 _RETRY = {"decryption-failed", "authentication-failed", "integrity-check-failed"}
 
@@ -78,6 +102,7 @@ def _cipher_of(data: bytes) -> tuple[str | None, str | None]:
 class Pyas2libCodec:
     name = "pyas2lib"
 
+    @_no_gc
     def build_message(
         self,
         payload: bytes,
@@ -131,6 +156,7 @@ class Pyas2libCodec:
             receiver.encrypt,
         )
 
+    @_no_gc
     def parse_message(
         self,
         headers: Mapping[str, str],
@@ -157,6 +183,18 @@ class Pyas2libCodec:
                 detail=f"no partnership from {as2_from!r} to {as2_to!r}",
             )
         local, partner = found
+        if not msg_id:
+            return InboundResult(
+                msg_id,
+                as2_from,
+                as2_to,
+                local,
+                partner,
+                mdn=request,
+                error="unexpected-processing-error",
+                detail="Message-ID header missing",
+            )
+        enveloped = "enveloped-data" in h.get("content-type", "").lower()
         raw = mime.entity(
             ((k, v) for k, v in h.items() if not k.startswith("disposition-notification")), body
         )
@@ -177,6 +215,9 @@ class Pyas2libCodec:
             detail = str(exc)
             if "Message Digest does not match" in detail:
                 error = "integrity-check-failed"
+            still_sealed = msg.payload is not None and msg.payload.get_param("smime-type") == "enveloped-data"
+            if error == "unexpected-processing-error" and enveloped and still_sealed:
+                error = "decryption-failed"  # pyas2lib fails on malformed CMS before it decrypts
             if error not in _RETRY:
                 break
         result = InboundResult(
@@ -186,7 +227,10 @@ class Pyas2libCodec:
             return result
         cipher = key_enc = None
         if msg.encrypted:
-            cipher, key_enc = _cipher_of(mime.decode_body(h, body))
+            try:
+                cipher, key_enc = _cipher_of(mime.decode_body(h, body))
+            except MalformedMessage:
+                cipher = key_enc = None
         digest = digest_name(msg.digest_alg) if msg.digest_alg else None
         mic = msg.mic.decode() if msg.mic else None
         mic_alg, token = as2headers.choose_micalg(request, digest)
@@ -232,6 +276,7 @@ class Pyas2libCodec:
             mdn=request,
         )
 
+    @_no_gc
     def build_mdn(
         self, result: InboundResult, *, now: datetime | None = None
     ) -> tuple[dict[str, str], bytes]:
@@ -266,6 +311,7 @@ class Pyas2libCodec:
         mdn.build(message=message, status=status, detailed_status=result.warning or result.error)
         return {k: str(v) for k, v in mdn.headers.items()}, mdn.content
 
+    @_no_gc
     def parse_mdn(
         self,
         headers: Mapping[str, str],

@@ -18,7 +18,12 @@ CIPHER_FLAGS = {
 
 
 def run(*args: str | Path, stdin: bytes | None = None) -> bytes:
-    proc = subprocess.run(["openssl", *map(str, args)], input=stdin, capture_output=True, timeout=30)
+    proc = subprocess.run(
+        ["openssl", *map(str, args)],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        timeout=30,
+    )
     if proc.returncode:
         raise RuntimeError(f"openssl {args[:2]} failed: {proc.stderr.decode(errors='replace')}")
     return proc.stdout
