@@ -21,14 +21,18 @@ def lower(headers: Mapping[str, str]) -> Headers:
     return headers if isinstance(headers, Headers) else headers_from(headers.items())
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def message_id(h: Headers) -> str | None:
-    v = h.get("message-id", "").strip()
+    v = _CONTROL.sub("", h.get("message-id", "")).strip()
     v = v[1:-1] if v.startswith("<") and v.endswith(">") else v
     return v or None
 
 
 def as2_ids(h: Headers) -> tuple[str | None, str | None]:
-    f, t = unquote_id(h.get("as2-from", "")), unquote_id(h.get("as2-to", ""))
+    f = _CONTROL.sub("", unquote_id(h.get("as2-from", "")))
+    t = _CONTROL.sub("", unquote_id(h.get("as2-to", "")))
     return f or None, t or None
 
 

@@ -146,15 +146,20 @@ def write_keypair(pair: KeyPair, directory: Path, name: str) -> tuple[Path, Path
     return key_path, cert_path
 
 
-def list_dir(directory: Path) -> list[CertInfo]:
-    """Every certificate in ``*.crt``/``*.pem``/``*.cer`` files under ``directory``."""
-    out: list[CertInfo] = []
+def scan_dir(directory: Path) -> list[tuple[str, x509.Certificate]]:
+    """(file, certificate) for every certificate in ``*.crt``/``*.pem``/``*.cer`` files in ``directory``
+    (files holding only a key are skipped)."""
+    out: list[tuple[str, x509.Certificate]] = []
     for path in sorted(directory.glob("*")):
         if path.suffix.lower() not in (".crt", ".pem", ".cer") or not path.is_file():
             continue
         try:
-            certs: Sequence[x509.Certificate] = load_certs(path)
+            found: Sequence[x509.Certificate] = load_certs(path)
         except ValueError:
             continue
-        out.extend(info(c, str(path)) for c in certs)
+        out.extend((str(path), c) for c in found)
     return out
+
+
+def list_dir(directory: Path) -> list[CertInfo]:
+    return [info(c, source) for source, c in scan_dir(directory)]

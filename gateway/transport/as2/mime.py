@@ -80,13 +80,16 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
     return main.strip().lower(), params
 
 
+def _delimiter(boundary: str) -> bytes:
+    if not boundary or len(boundary) > 200 or not boundary.isascii():
+        raise MalformedMessage("multipart without a usable boundary")
+    return b"--" + boundary.encode("ascii")
+
+
 def split_multipart(body: bytes, boundary: str) -> list[bytes]:
     """The parts of a multipart body, each exactly as sent (headers and content, without the CRLF that
-    belongs to the next delimiter). The closing delimiter is searched from the end, so a large first
-    part is never scanned."""
-    if not boundary or len(boundary) > 200:
-        raise MalformedMessage("multipart without a usable boundary")
-    delim = b"--" + boundary.encode("latin-1")
+    belongs to the next delimiter)."""
+    delim = _delimiter(boundary)
     close = body.rfind(delim + b"--")
     if close < 0:
         raise MalformedMessage("multipart without its closing delimiter")
@@ -113,8 +116,9 @@ def split_multipart(body: bytes, boundary: str) -> list[bytes]:
 
 
 def split_signed(body: bytes, boundary: str) -> tuple[bytes, bytes]:
-    """The two parts of a multipart/signed body; the second delimiter is found from the end too."""
-    delim = b"--" + boundary.encode("latin-1")
+    """The two parts of a multipart/signed body. Both delimiters after the first are searched from
+    the end, so a large signed part is never scanned."""
+    delim = _delimiter(boundary)
     close = body.rfind(b"\n" + delim + b"--")
     if close < 0:
         raise MalformedMessage("multipart/signed without its closing delimiter")
@@ -168,7 +172,7 @@ def quote(value: str) -> str:
 
 
 def entity(headers: Iterable[tuple[str, str]], body: bytes) -> bytes:
-    return "".join(f"{k}: {v}\r\n" for k, v in headers).encode("latin-1") + b"\r\n" + body
+    return "".join(f"{k}: {v}\r\n" for k, v in headers).encode("latin-1", "replace") + b"\r\n" + body
 
 
 def wrap64(data: bytes) -> bytes:
