@@ -147,12 +147,15 @@ def bench_lookups(count: int, probes: int = 20000) -> None:
 
 
 def main() -> None:
+    global OUT
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--items", type=int, default=300)
     ap.add_argument("--interchanges", type=int, default=1_000_000)
+    ap.add_argument("--dir", default=str(OUT), help="where to write (default bench/out/store)")
     args = ap.parse_args()
+    OUT = Path(args.dir)
     OUT.mkdir(parents=True, exist_ok=True)
     bench_puts(args.rounds, args.items)
     bench_lookups(args.interchanges)

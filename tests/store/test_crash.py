@@ -21,7 +21,9 @@ WRITER = Path(__file__).with_name("crash_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_round(paths: dict[str, str], round_no: int, rng: random.Random, sync: str) -> dict[str, int]:
+def run_round(
+    paths: dict[str, str], round_no: int, rng: random.Random, sync: str, threads: int = 1
+) -> dict[str, int]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     args = [
         sys.executable,
@@ -32,6 +34,7 @@ def run_round(paths: dict[str, str], round_no: int, rng: random.Random, sync: st
         str(round_no),
         "1000",
         sync,
+        str(threads),
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
@@ -50,14 +53,17 @@ def run_round(paths: dict[str, str], round_no: int, rng: random.Random, sync: st
 
 @pytest.mark.slow
 @pytest.mark.integration
-@pytest.mark.parametrize(("sync", "rounds"), [("fsync", 22), ("syncfs", 8)])
+@pytest.mark.parametrize(
+    ("sync", "rounds", "threads"), [("fsync", 22, 1), ("syncfs", 8, 1), ("fsync", 20, 4)]
+)
 def test_sigkill_during_puts_loses_nothing_that_returned(
-    paths: dict[str, str], sync: str, rounds: int
+    paths: dict[str, str], sync: str, rounds: int, threads: int
 ) -> None:
-    rng = random.Random(6)
+    """SIGKILL at a random moment, again and again; with 4 threads the kill lands inside group commits."""
+    rng = random.Random(6 + threads)
     returned: dict[str, tuple[int, int]] = {}
     for round_no in range(rounds):
-        for item_id, i in run_round(paths, round_no, rng, sync).items():
+        for item_id, i in run_round(paths, round_no, rng, sync, threads).items():
             returned[item_id] = (round_no, i)
     assert len(returned) > rounds * 10, "the writer was killed too early to test anything"
 
@@ -78,6 +84,8 @@ def test_sigkill_during_puts_loses_nothing_that_returned(
             assert item_id in found, f"put {item_id} returned but is gone"
             data, _ = store.spool.get(item_id)
             assert data == payload(round_no, i)
+            row = store.index.message("p1", f"{round_no}-{i}", "in")
+            assert row is not None and row["item_id"] == item_id, "the index misses an accepted item"
         # every stored item was audited exactly once as received, even when killed in between
         received = [ev["item_id"] for ev in _events(paths["audit_dir"]) if ev["event"] == "item.received"]
         assert sorted(received) == sorted(found)
