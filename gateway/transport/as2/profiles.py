@@ -7,7 +7,7 @@ with its consistency checks, so the cache matters).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -79,8 +79,8 @@ class PartnerProfile:
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         ders = tuple(_cert_der(c) for c in self.certificates)
-        plain = replace(self, certificates=())
-        return _partner, (plain, ders)
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "certificates"}
+        return _partner, (values, ders)
 
 
 def cert_valid_at(cert: x509.Certificate, now: datetime) -> bool:
@@ -104,8 +104,8 @@ def _keypair(cert_der: bytes, key_der: bytes) -> KeyPair:
     return KeyPair(load_cert_der(cert_der), key)
 
 
-def _partner(plain: PartnerProfile, ders: tuple[bytes, ...]) -> PartnerProfile:
-    return replace(plain, certificates=tuple(load_cert_der(d) for d in ders))
+def _partner(values: dict[str, object], ders: tuple[bytes, ...]) -> PartnerProfile:
+    return PartnerProfile(certificates=tuple(load_cert_der(d) for d in ders), **values)  # type: ignore[arg-type]
 
 
 _KEY_DER: dict[int, tuple[rsa.RSAPrivateKey, bytes]] = {}

@@ -25,7 +25,7 @@ from gateway.service import metrics
 from gateway.transport.as2 import as2headers
 from gateway.transport.as2.codec import InboundResult
 from gateway.transport.as2.directory import As2Partner, Directory
-from gateway.transport.as2.pool import CodecPool, Received, mdn_job, receive_job
+from gateway.transport.as2.pool import CodecPool, Received, receive_job
 from gateway.transport.inbox import Received as Arrival
 
 log = structlog.get_logger(__name__)
@@ -44,12 +44,20 @@ class Waiter:
 
 
 def _headers(request: Any) -> dict[str, str]:
-    return {k.decode("latin-1"): ", ".join(v.decode("latin-1") for v in vals)
-            for k, vals in request.requestHeaders.getAllRawHeaders()}
+    return {
+        k.decode("latin-1"): ", ".join(v.decode("latin-1") for v in vals)
+        for k, vals in request.requestHeaders.getAllRawHeaders()
+    }
 
 
-def _answer(request: Any, gone: list[bool], code: int, text: str, headers: dict[str, str] | None = None,
-            body: bytes | None = None) -> None:
+def _answer(
+    request: Any,
+    gone: list[bool],
+    code: int,
+    text: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> None:
     if gone or request.finished:
         return
     request.setResponseCode(code)
@@ -64,8 +72,17 @@ def _answer(request: Any, gone: list[bool], code: int, text: str, headers: dict[
 
 
 class Station:
-    def __init__(self, reactor: Any, pool: CodecPool, directory: Directory, store: Any, inbox: Any,
-                 tmp_dir: str, max_size: int, queued: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        pool: CodecPool,
+        directory: Directory,
+        store: Any,
+        inbox: Any,
+        tmp_dir: str,
+        max_size: int,
+        queued: Callable[[], None] | None = None,
+    ) -> None:
         self.reactor = reactor
         self.pool = pool
         self.directory = directory
@@ -77,8 +94,13 @@ class Station:
         self.inflight: set[tuple[str, str]] = set()
         self.waiters: dict[str, Waiter] = {}  # outbound Message-ID -> waiter for its async MDN
         for name, kind in (("acorn_as2_received_total", "counter"), ("acorn_as2_seconds", "counter")):
-            metrics.describe(name, kind, "AS2 messages received by outcome" if "total" in name
-                             else "seconds spent per AS2 receive stage")
+            metrics.describe(
+                name,
+                kind,
+                "AS2 messages received by outcome"
+                if "total" in name
+                else "seconds spent per AS2 receive stage",
+            )
 
     def reconfigure(self, directory: Directory) -> None:
         self.directory = directory
@@ -96,12 +118,19 @@ class Station:
             partner = self.directory.find(as2_from, as2_to)
             if partner is None:
                 if as2_to != self.directory.local.as2_id:
-                    return _answer(request, gone, 404, f"AS2-To {as2_to!r} is not this station "
-                                   f"({self.directory.local.as2_id!r})")
-                return _answer(request, gone, 403, f"unknown-trading-partner: AS2-From {as2_from!r} is not a partner")
+                    return _answer(
+                        request,
+                        gone,
+                        404,
+                        f"AS2-To {as2_to!r} is not this station ({self.directory.local.as2_id!r})",
+                    )
+                return _answer(
+                    request, gone, 403, f"unknown-trading-partner: AS2-From {as2_from!r} is not a partner"
+                )
             if not partner.auth_ok(request.getHeader(b"authorization")):
-                return _answer(request, gone, 401, "authentication required",
-                               {"WWW-Authenticate": 'Basic realm="AS2"'})
+                return _answer(
+                    request, gone, 401, "authentication required", {"WWW-Authenticate": 'Basic realm="AS2"'}
+                )
             if not lh.get("content-type"):
                 return _answer(request, gone, 400, "Content-Type header is required")
             if await self._maybe_mdn(request, gone, partner, h, lh):
@@ -113,19 +142,32 @@ class Station:
             request.drop_body()
         return None
 
-    async def _receive(self, request: Any, gone: list[bool], partner: As2Partner, h: dict[str, str],
-                       msg_id: str, t0: float) -> None:
+    async def _receive(
+        self, request: Any, gone: list[bool], partner: As2Partner, h: dict[str, str], msg_id: str, t0: float
+    ) -> None:
         key = (partner.id, msg_id)
         body = request.take_body()
+        got: Received | None = None
         duplicate = key in self.inflight
         self.inflight.add(key)
         try:
             if not duplicate:
-                duplicate = await threads.deferToThread(self.store.index.message, partner.id, msg_id, "in") is not None
+                duplicate = (
+                    await threads.deferToThread(self.store.index.message, partner.id, msg_id, "in")
+                    is not None
+                )
             t1 = time.perf_counter()
-            got: Received = await self.pool.run(
-                receive_job, partner.profile.codec, h, body, self.directory.local, partner.profile, duplicate,
-                self.tmp_dir if isinstance(body, str) else None, self.max_size)
+            got = await self.pool.run(
+                receive_job,
+                partner.profile.codec,
+                h,
+                body,
+                self.directory.local,
+                partner.profile,
+                duplicate,
+                self.tmp_dir if isinstance(body, str) else None,
+                self.max_size,
+            )
             t2 = time.perf_counter()
             result = got.result
             item_id = None
@@ -140,29 +182,52 @@ class Station:
         finally:
             if isinstance(body, str):
                 _unlink(body)
-            if got_path := locals().get("got") and locals()["got"].payload_path:
-                _unlink(got_path)
+            if got is not None and got.payload_path:
+                _unlink(got.payload_path)  # moved into the spool unless refused or failed
             if not duplicate:
                 self.inflight.discard(key)
         self._respond(request, gone, result, got)
         t4 = time.perf_counter()
         outcome = "ok" if result.ok and not result.warning else (result.warning or result.error or "error")
         metrics.inc("acorn_as2_received_total", outcome=outcome)
-        timings = {"dup_check": t1 - t0, "pool": t2 - t1, "codec": got.codec_seconds, "mdn_build": got.mdn_seconds,
-                   "store": t3 - t2, "respond": t4 - t3}
-        log.info("as2_received", partner=partner.id, message_id=msg_id, item_id=item_id, doc_id=None,
-                 disposition=result.disposition, cipher=result.cipher, digest=result.digest,
-                 mdn="async" if result.mdn.url else ("sync" if result.mdn.wanted else "none"),
-                 ms={k: round(v * 1000, 3) for k, v in timings.items()})
+        timings = {
+            "dup_check": t1 - t0,
+            "pool": t2 - t1,
+            "codec": got.codec_seconds,
+            "mdn_build": got.mdn_seconds,
+            "store": t3 - t2,
+            "respond": t4 - t3,
+        }
+        log.info(
+            "as2_received",
+            partner=partner.id,
+            message_id=msg_id,
+            item_id=item_id,
+            doc_id=None,
+            disposition=result.disposition,
+            cipher=result.cipher,
+            digest=result.digest,
+            mdn="async" if result.mdn.url else ("sync" if result.mdn.wanted else "none"),
+            ms={k: round(v * 1000, 3) for k, v in timings.items()},
+        )
         defer.Deferred.fromCoroutine(self._audit(partner, result, item_id)).addErrback(
-            lambda f: log.error("as2_audit_failed", partner=partner.id, message_id=msg_id, error=str(f.value)))
+            lambda f: log.error("as2_audit_failed", partner=partner.id, message_id=msg_id, error=str(f.value))
+        )
 
     def _store(self, partner: As2Partner, result: InboundResult, got: Received, msg_id: str) -> str:
         extra = {
-            "as2_from": result.as2_from, "as2_to": result.as2_to, "mic": result.mic, "mic_alg": result.mic_alg,
-            "signed": result.signed, "encrypted": result.encrypted, "compressed": result.compressed,
-            "cipher": result.cipher, "key_enc": result.key_enc, "digest": result.digest,
-            "signer": result.signer_fingerprint, "content_type": result.content_type,
+            "as2_from": result.as2_from,
+            "as2_to": result.as2_to,
+            "mic": result.mic,
+            "mic_alg": result.mic_alg,
+            "signed": result.signed,
+            "encrypted": result.encrypted,
+            "compressed": result.compressed,
+            "cipher": result.cipher,
+            "key_enc": result.key_enc,
+            "digest": result.digest,
+            "signer": result.signer_fingerprint,
+            "content_type": result.content_type,
         }
         arrival = Arrival(partner.id, "as2", msg_id, result.filename, extra)
         if got.payload_path is not None:
@@ -175,55 +240,72 @@ class Station:
             return _answer(request, gone, 200, "received" if result.ok else f"not processed: {result.error}")
         if result.mdn.url:
             defer.Deferred.fromCoroutine(self._queue_mdn(result, got.mdn_headers, got.mdn_body)).addErrback(
-                lambda f: log.error("as2_async_mdn_not_queued", message_id=result.message_id, error=str(f.value)))
+                lambda f: log.error(
+                    "as2_async_mdn_not_queued", message_id=result.message_id, error=str(f.value)
+                )
+            )
             return _answer(request, gone, 200, f"received; the MDN will be posted to {result.mdn.url}")
         return _answer(request, gone, 200, "", got.mdn_headers, got.mdn_body)
 
     async def _queue_mdn(self, result: InboundResult, headers: dict[str, str], body: bytes) -> None:
-        item = json.dumps({"url": result.mdn.url, "headers": headers, "body": body.decode("latin-1")}).encode()
-        meta = {"partner": result.partner and self.directory.partners[result.partner.as2_id].id,
-                "message_id": result.message_id, "content_type": headers.get("Content-Type", "")}
+        item = json.dumps(
+            {"url": result.mdn.url, "headers": headers, "body": body.decode("latin-1")}
+        ).encode()
+        meta = {
+            "partner": result.partner and self.directory.partners[result.partner.as2_id].id,
+            "message_id": result.message_id,
+            "content_type": headers.get("Content-Type", ""),
+        }
         await threads.deferToThread(self.store.spool.put, f"out/{MDN_QUEUE}", item, meta)
         self.queued()
 
     async def _audit(self, partner: As2Partner, result: InboundResult, item_id: str | None) -> None:
         data = {
-            "disposition": result.disposition, "detail": result.detail or None, "signed": result.signed,
-            "encrypted": result.encrypted, "compressed": result.compressed, "cipher": result.cipher,
-            "key_enc": result.key_enc, "digest": result.digest, "mic": result.mic, "mic_alg": result.mic_alg,
-            "signer": result.signer_fingerprint, "filename": result.filename, "codec": partner.profile.codec,
+            "disposition": result.disposition,
+            "detail": result.detail or None,
+            "signed": result.signed,
+            "encrypted": result.encrypted,
+            "compressed": result.compressed,
+            "cipher": result.cipher,
+            "key_enc": result.key_enc,
+            "digest": result.digest,
+            "mic": result.mic,
+            "mic_alg": result.mic_alg,
+            "signer": result.signer_fingerprint,
+            "filename": result.filename,
+            "codec": partner.profile.codec,
             "mdn": "async" if result.mdn.url else ("sync" if result.mdn.wanted else "none"),
         }
-        await threads.deferToThread(self.store.record, "as2.received", partner=partner.id,
-                                    keys={"message_id": result.message_id}, item_id=item_id, data=data)
+        await threads.deferToThread(
+            self.store.record,
+            "as2.received",
+            partner=partner.id,
+            keys={"message_id": result.message_id},
+            item_id=item_id,
+            data=data,
+        )
 
     # -- asynchronous MDNs coming back to us ------------------------------------------------------------
-    async def _maybe_mdn(self, request: Any, gone: list[bool], partner: As2Partner, h: dict[str, str],
-                         lh: Any) -> bool:
+    async def _maybe_mdn(
+        self, request: Any, gone: list[bool], partner: As2Partner, h: dict[str, str], lh: Any
+    ) -> bool:
+        """Take the POST as an asynchronous MDN when it answers one of our waiting messages."""
         ctype = lh.ctype()[0]
-        if ctype not in ("multipart/report", "multipart/signed") or not self.waiters:
-            return ctype == "multipart/report" and self._no_waiter(request, gone)
-        body = request.take_body()
-        if isinstance(body, str):
-            with open(body, "rb") as fh:
-                head = fh.read(_MDN_SCAN)
-            _unlink(body)
-            return False if ctype != "multipart/report" else self._no_waiter(request, gone)
+        if ctype not in ("multipart/report", "multipart/signed"):
+            return False
+        if request.spool_path is not None:  # MDNs are small; a large body is a message
+            return False
+        body = request.content.getvalue()
         m = _ORIG_ID.search(body[:_MDN_SCAN])
         waiter = self.waiters.get(m.group(1).decode("latin-1").strip()) if m else None
         if waiter is None or waiter.partner.id != partner.id:
             if ctype == "multipart/report":
-                return self._no_waiter(request, gone)
-            request.content = _Rewound(body)  # an ordinary signed message: hand the body back
-            return False
-        del head if False else None  # noqa: B018
+                _answer(request, gone, 200, "MDN received; no message of ours is waiting for it")
+                return True
+            return False  # an ordinary signed message
         self.waiters.pop(waiter.outbound.message_id, None)
         waiter.done.callback((h, body))
         _answer(request, gone, 200, "MDN received")
-        return True
-
-    def _no_waiter(self, request: Any, gone: list[bool]) -> bool:
-        _answer(request, gone, 200, "MDN received; no message of ours is waiting for it")
         return True
 
     def expect_mdn(self, partner: As2Partner, outbound: Any) -> Waiter:
@@ -233,22 +315,6 @@ class Station:
 
     def forget(self, message_id: str) -> None:
         self.waiters.pop(message_id, None)
-
-    async def rebuild_mdn(self, result: InboundResult, codec: str) -> tuple[dict[str, str], bytes]:
-        return await self.pool.run(mdn_job, codec, result)
-
-
-class _Rewound:
-    """A consumed in-memory body put back for ``take_body``."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def getvalue(self) -> bytes:
-        return self.data
-
-    def close(self) -> None:
-        pass
 
 
 def _unlink(path: str) -> None:
