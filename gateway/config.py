@@ -121,6 +121,7 @@ GATEWAY_SHAPE = Map({
     "rules_dir": Key(STR, default="rules"),
     "limits": Key(Map({
         "as2_body_max": Key(SIZE, default="100MiB"),
+        "as2_workers": Key(INT, default=0),  # AS2 codec processes; 0 = one per core
         "sftp_upload_max": Key(SIZE, default="100MiB"),
         "api_body_max": Key(SIZE, default="10MiB"),
     }), default=dict),
@@ -280,6 +281,7 @@ class GatewayConfig:
     api_clients: tuple[dict[str, Any], ...]
     checksum: str  # sha256 over every config file read, in a stable order
     files: tuple[Path, ...] = field(default=())
+    as2_workers: int = 0
 
     def partner_by_as2_id(self, as2_id: str) -> Partner | None:
         for p in self.partners.values():
@@ -508,5 +510,5 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         api_body_max=parse_size(data["limits"]["api_body_max"]),
         drain_timeout=parse_duration(data["shutdown"]["drain_timeout"]), log_level=data["log"]["level"],
         alerts=data["alerts"], api_clients=tuple(data["api"]["clients"]), checksum=digest.hexdigest(),
-        files=tuple(files),
+        files=tuple(files), as2_workers=data["limits"]["as2_workers"],
     )

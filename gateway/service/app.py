@@ -89,7 +89,11 @@ class Gateway(service.MultiService):
         pollers = transports.build_pollers(self.reactor, self.config, inbox)
         for poller in pollers:
             poller.setServiceParent(self)
-        for dest, sender in transports.partner_senders(self.config, pollers, getattr(self, "as2_sender", None)):
+        from gateway.transport.as2.service import install as install_as2
+
+        self.as2_sender = install_as2(self, store, inbox)
+        as2_factory = self.as2_sender.for_partner if self.as2_sender is not None else None
+        for dest, sender in transports.partner_senders(self.config, pollers, as2_factory):
             self.delivery.add_queue(dest, sender)
 
     # -- health ---------------------------------------------------------------------------------------
