@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -43,6 +44,7 @@ def newest_cert(certs: Iterable[x509.Certificate], now: datetime) -> x509.Certif
     return max(valid, key=lambda c: c.not_valid_before_utc)
 
 
+@lru_cache(maxsize=256)
 def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 

@@ -29,7 +29,7 @@ from gateway.transport.as2.algorithms import (
     hash_for,
 )
 from gateway.transport.as2.errors import DecompressionFailed, DecryptionFailed
-from gateway.transport.as2.profiles import KeyPair
+from gateway.transport.as2.profiles import KeyPair, cert_facts
 
 _OAEP_SHA1 = der.seq(der.enc_oid(RSAES_OAEP), der.seq())  # RFC 4055 default parameters (SHA-1)
 
@@ -150,7 +150,8 @@ def _parse_envelope(buf: bytes) -> tuple[list[_Recipient], Cipher, bytes, bytes]
 
 def _matches(rid: tuple[bytes, int] | bytes, cert: x509.Certificate) -> bool:
     if isinstance(rid, tuple):
-        return rid[1] == cert.serial_number and rid[0] == cert.issuer.public_bytes()
+        facts = cert_facts(cert)
+        return rid[1] == facts[3] and rid[0] == facts[2]
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest == rid
     except x509.ExtensionNotFound:

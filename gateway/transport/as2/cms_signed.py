@@ -7,10 +7,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateway.transport.as2 import der
@@ -31,7 +31,7 @@ from gateway.transport.as2.algorithms import (
     hash_for,
 )
 from gateway.transport.as2.errors import AuthenticationFailed, IntegrityCheckFailed, MalformedMessage
-from gateway.transport.as2.profiles import KeyPair, cert_valid_at
+from gateway.transport.as2.profiles import KeyPair, cert_facts, cert_valid_at
 
 _SMIME_CAPS = der.seq(
     *(
@@ -41,10 +41,12 @@ _SMIME_CAPS = der.seq(
 )
 
 
+@lru_cache(maxsize=16)
 def _digest_alg_id(name: str) -> bytes:
     return der.seq(der.enc_oid(DIGESTS[name][0]), der.ENC_NULL)
 
 
+@lru_cache(maxsize=16)
 def _pss_alg_id(name: str) -> bytes:
     h = _digest_alg_id(name)
     params = der.seq(
@@ -56,7 +58,8 @@ def _pss_alg_id(name: str) -> bytes:
 
 
 def _issuer_serial(cert: x509.Certificate) -> bytes:
-    return der.seq(cert.issuer.public_bytes(), der.enc_int(cert.serial_number))
+    facts = cert_facts(cert)
+    return der.seq(facts[2], der.enc_int(facts[3]))
 
 
 def sign_detached(content: bytes, signer: KeyPair, digest: str, scheme: str, now: datetime) -> bytes:
@@ -91,7 +94,7 @@ def sign_detached(content: bytes, signer: KeyPair, digest: str, scheme: str, now
         der.enc_int(1),
         der.set_of(_digest_alg_id(digest)),
         der.seq(der.enc_oid(ID_DATA)),
-        der.tlv(0xA0, signer.cert.public_bytes(serialization.Encoding.DER)),
+        der.tlv(0xA0, cert_facts(signer.cert)[4]),
         der.set_of(signer_info),
     )
     return der.seq(der.enc_oid(ID_SIGNED_DATA), der.tlv(0xA0, signed_data))
@@ -195,7 +198,8 @@ def _padding(buf: bytes, s: _Signer) -> tuple[padding.AsymmetricPadding, str]:
 
 def _matches(s: _Signer, cert: x509.Certificate) -> bool:
     if isinstance(s.sid, tuple):
-        return s.sid[1] == cert.serial_number and s.sid[0] == cert.issuer.public_bytes()
+        facts = cert_facts(cert)
+        return s.sid[1] == facts[3] and s.sid[0] == facts[2]
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest == s.sid
     except x509.ExtensionNotFound:
@@ -228,7 +232,7 @@ def verify_detached(
             options = [(c, c) for c in candidates]
         ordered = sorted(certs, key=lambda c: not _matches(s, c))
         for cert in ordered:
-            key = cert.public_key()
+            key = cert_facts(cert)[5]
             if not isinstance(key, rsa.RSAPublicKey):
                 continue
             for data, content in options:

@@ -13,6 +13,7 @@ indefinite lengths) and the offset of its identifier octet.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 MAX_DEPTH = 24
 
@@ -123,7 +124,11 @@ def expect(node: Node, tag: int, what: str) -> Node:
 
 def oid_str(buf: bytes, node: Node) -> str:
     expect(node, OID, "object identifier")
-    raw = buf[node[1] : node[2]]
+    return _oid_decode(bytes(buf[node[1] : node[2]]))
+
+
+@lru_cache(maxsize=512)
+def _oid_decode(raw: bytes) -> str:
     if not raw or raw[-1] & 0x80:
         raise DerError("malformed object identifier")
     arcs: list[int] = []
@@ -180,6 +185,7 @@ def enc_octets(value: bytes) -> bytes:
     return tlv(OCTET_STRING, value)
 
 
+@lru_cache(maxsize=512)
 def enc_oid(dotted: str) -> bytes:
     arcs = [int(a) for a in dotted.split(".")]
     out = bytearray()

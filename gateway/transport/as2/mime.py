@@ -15,6 +15,7 @@ from gateway.transport.as2.errors import MalformedMessage
 
 MAX_HEADER_BLOCK = 64 * 1024
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FIELD_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII except ':' (RFC 5322 ftext)
 _TOKEN = re.compile(r'\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s;]*)\s*')
 
 
@@ -50,7 +51,7 @@ def split_entity(data: bytes) -> tuple[Headers, bytes]:
             h[name] += " " + line.strip()
             continue
         key, sep, value = line.partition(":")
-        if not sep or not key or key != key.strip() or any(ord(c) < 33 or ord(c) > 126 for c in key):
+        if not sep or not _FIELD_NAME.fullmatch(key):
             raise MalformedMessage(f"malformed MIME header line {line[:60]!r}")
         name = key.lower()
         h[name] = value.strip()

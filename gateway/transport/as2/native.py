@@ -11,7 +11,7 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -194,8 +194,10 @@ class NativeCodec:
         h = as2headers.lower(headers)
         msg_id = as2headers.message_id(h)
         as2_from, as2_to = as2headers.as2_ids(h)
-        result = InboundResult(msg_id, as2_from, as2_to, mdn=as2headers.mdn_request(h))
+        request = as2headers.mdn_request(h)
         st = _State()
+        local = partner = payload = filename = ctype = warning = error = None
+        detail = ""
         try:
             if not as2_from or not as2_to:
                 raise MalformedMessage("AS2-From or AS2-To header missing")
@@ -203,43 +205,39 @@ class NativeCodec:
             if found is None:
                 raise UnknownPartner(f"no partnership from {as2_from!r} to {as2_to!r}")
             local, partner = found
-            result = replace(result, local=local, partner=partner)
             if not msg_id:
                 raise MalformedMessage("Message-ID header missing")
-            payload_h, payload = self._peel(h, body, local, partner, st, now)
+            payload_h, content = self._peel(h, body, local, partner, st, now)
             if partner.require_signed and not st.signed:
                 raise InsufficientSecurity(
                     "the partner profile requires signed messages; this one is not signed"
                 )
             if st.mic_content is None:
-                st.mic_content = payload
-            result = replace(
-                result,
-                payload=payload,
-                filename=as2headers.filename_from(payload_h),
-                content_type=payload_h.ctype()[0],
-                warning="duplicate-document" if is_duplicate(msg_id) else None,
-            )
+                st.mic_content = content
+            payload, filename, ctype = content, as2headers.filename_from(payload_h), payload_h.ctype()[0]
+            warning = "duplicate-document" if is_duplicate(msg_id) else None
         except As2Error as e:
-            result = replace(result, error=e.disposition, detail=str(e))
+            error, detail = e.disposition, str(e)
         except Exception as e:  # a bug: still answer with a negative MDN, and say so in the log
             log.exception("as2.native.bug", message_id=msg_id, partner=as2_from)
-            result = replace(
-                result, error="unexpected-processing-error", detail=f"internal error: {type(e).__name__}"
-            )
-        return self._finish(result, st)
-
-    def _finish(self, result: InboundResult, st: _State) -> InboundResult:
+            error, detail = "unexpected-processing-error", f"internal error: {type(e).__name__}"
         mic = mic_alg = token = None
         if st.mic_content is not None:
-            mic_alg, token = as2headers.choose_micalg(result.mdn, st.digest)
+            mic_alg, token = as2headers.choose_micalg(request, st.digest)
             if st.mic_digest is not None and mic_alg == st.digest:
                 raw = st.mic_digest
             else:
                 raw = hashlib.new(mic_alg, st.mic_content).digest()
             mic = base64.b64encode(raw).decode()
-        return replace(
-            result,
+        return InboundResult(
+            msg_id,
+            as2_from,
+            as2_to,
+            local,
+            partner,
+            payload=payload,
+            filename=filename,
+            content_type=ctype,
             signed=st.signed,
             encrypted=st.encrypted,
             compressed=st.compressed,
@@ -250,6 +248,10 @@ class NativeCodec:
             mic=mic,
             mic_alg=mic_alg,
             mic_token=token,
+            error=error,
+            warning=warning,
+            detail=detail,
+            mdn=request,
         )
 
     def _peel(

@@ -84,7 +84,21 @@ class PartnerProfile:
 
 
 def cert_valid_at(cert: x509.Certificate, now: datetime) -> bool:
-    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+    before, after = cert_facts(cert)[:2]
+    return before <= now <= after
+
+
+@lru_cache(maxsize=256)
+def cert_facts(cert: x509.Certificate) -> tuple[datetime, datetime, bytes, int, bytes, object]:
+    """(not before, not after, issuer DER, serial, certificate DER, public key), parsed once."""
+    return (
+        cert.not_valid_before_utc,
+        cert.not_valid_after_utc,
+        cert.issuer.public_bytes(),
+        cert.serial_number,
+        cert.public_bytes(serialization.Encoding.DER),
+        cert.public_key(),
+    )
 
 
 def utcnow() -> datetime:

@@ -100,9 +100,13 @@ class CertExpiryService(service.Service):
             days = (info.not_after - now).total_seconds() / 86400
             what = "expired" if days < 0 else f"expires in {days:.0f} days"
             raised += self.alerts.raise_(
-                "certificate_expiring", f"AS2 certificate of {info.source} ({info.subject}) {what}, "
-                f"on {info.not_after.isoformat()}", key=f"cert-expiry:{info.fingerprint}",
-                certificate=info.fingerprint, not_after=info.not_after.isoformat(), owner=info.source)
+                "certificate_expiring",
+                f"AS2 certificate of {info.source} ({info.subject}) {what}, on {info.not_after.isoformat()}",
+                key=f"cert-expiry:{info.fingerprint}",
+                certificate=info.fingerprint,
+                not_after=info.not_after.isoformat(),
+                owner=info.source,
+            )
         return raised
 
 
@@ -118,7 +122,9 @@ class AsyncMdnSender:
         job = json.loads(parcel.payload)
         url: str = job["url"]
         if not url.startswith(("http://", "https://")):
-            return Outcome(False, retry=False, detail=f"Receipt-Delivery-Option {url!r} is not an http(s) URL")
+            return Outcome(
+                False, retry=False, detail=f"Receipt-Delivery-Option {url!r} is not an http(s) URL"
+            )
         headers = Headers({k.encode("latin-1"): [v.encode("latin-1")] for k, v in job["headers"].items()})
         body = job["body"].encode("latin-1")
         d = self.agent.request(b"POST", url.encode(), headers, FileBodyProducer(BytesIO(body)))
@@ -151,13 +157,15 @@ def install(gw: Any, store: Any, inbox: Any) -> As2Sender | None:
     PoolService(pool).setServiceParent(gw)
     tmp_dir = str(config.paths.spool / "tmp" / "as2")
     os.makedirs(tmp_dir, exist_ok=True)
-    station = Station(gw.reactor, pool, directory, store, inbox, tmp_dir, config.as2_body_max * 8,
-                      queued=gw.delivery.kick)
+    station = Station(
+        gw.reactor, pool, directory, store, inbox, tmp_dir, config.as2_body_max * 8, queued=gw.delivery.kick
+    )
     gw.as2_station = station
     if "as2" in config.listen:
         As2Listener(gw.reactor, config, station).setServiceParent(gw)
     CertExpiryService(gw.reactor, station, gw.alerts).setServiceParent(gw)
     gw.delivery.add_queue(
         Destination(MDN_QUEUE, "as2-mdn", None, None, None, None, 60.0, 10, "multipart/signed"),
-        AsyncMdnSender(gw.reactor))
+        AsyncMdnSender(gw.reactor),
+    )
     return As2Sender(gw.reactor, station, store)
