@@ -10,10 +10,13 @@ from pathlib import Path
 from tests.conftest import GATEWAY_YAML, PARTNER_YAML, ConfigTree
 from tests.service.test_daemon import Daemon
 
-AS2_GATEWAY = GATEWAY_YAML.replace(
-    '  api: "tcp:0:interface=127.0.0.1"',
-    '  api: "tcp:0:interface=127.0.0.1"\n  as2: "tcp:0:interface=127.0.0.1"',
-) + "limits: {as2_body_max: 2MiB, as2_workers: 2}\n"
+AS2_GATEWAY = (
+    GATEWAY_YAML.replace(
+        '  api: "tcp:0:interface=127.0.0.1"',
+        '  api: "tcp:0:interface=127.0.0.1"\n  as2: "tcp:0:interface=127.0.0.1"',
+    )
+    + "limits: {as2_body_max: 2MiB, as2_workers: 2}\n"
+)
 
 
 def as2_tree(root: Path, partner_extra: str = "", gateway_extra: str = "") -> ConfigTree:
@@ -21,8 +24,10 @@ def as2_tree(root: Path, partner_extra: str = "", gateway_extra: str = "") -> Co
 
     tree = ConfigTree(root)
     tree.write("gateway.yaml", AS2_GATEWAY + gateway_extra)
-    partner = PARTNER_YAML.replace("  certificates: [keys/partners/amazon.pem]\n",
-                                   "  certificates: [keys/partners/amazon.pem]\n" + partner_extra)
+    partner = PARTNER_YAML.replace(
+        "  certificates: [keys/partners/amazon.pem]\n",
+        "  certificates: [keys/partners/amazon.pem]\n" + partner_extra,
+    )
     tree.partner("amazon-us", partner)
     ensure_dev_keys(tree.gateway)
     return tree
@@ -35,7 +40,9 @@ def as2_port(d: Daemon) -> int:
     raise AssertionError("as2 listener not logged")
 
 
-def post(port: int, headers: dict[str, str], body: bytes, path: str = "/as2") -> tuple[int, dict[str, str], bytes]:
+def post(
+    port: int, headers: dict[str, str], body: bytes, path: str = "/as2"
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.request("POST", path, body=body, headers=headers)

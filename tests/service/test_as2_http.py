@@ -1,0 +1,242 @@
+"""The real daemon receiving AS2 over HTTP: an `openssl cms` + curl station (no pyas2lib, no code of ours
+on its side) posts signed and encrypted messages, verifies our signed MDN with `openssl cms -verify` and
+checks its MIC; then every negative case gets its HTTP status or MDN disposition."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline.fixtures import interchange, po_850
+from tests.service.as2_daemon import as2_port, as2_tree, audit_events, post, spool_items
+from tests.service.test_daemon import Daemon
+from tests.transport.as2 import openssl_peer as op
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def station(tmp_path_factory):
+    root = tmp_path_factory.mktemp("as2d")
+    tree = as2_tree(root)
+    d = Daemon(tree, root)
+    try:
+        d.wait_for("READY=1", timeout=30)
+        yield root, as2_port(d), d
+    finally:
+        if d.proc.poll() is None:
+            d.stop()
+        d.sock.close()
+
+
+def _keys(root: Path) -> dict[str, Path]:
+    k = root / "keys"
+    return {
+        "partner_key": k / "partners/amazon.key",
+        "partner_cert": k / "partners/amazon.pem",
+        "our_cert": k / "our.crt",
+        "our_key": k / "our.key",
+    }
+
+
+def _curl(port: int, headers: dict[str, str], body_file: Path, out: Path) -> tuple[int, dict[str, str]]:
+    args = [
+        "curl",
+        "-sS",
+        "-o",
+        str(out),
+        "-D",
+        str(out) + ".h",
+        "-w",
+        "%{http_code}",
+        "--data-binary",
+        f"@{body_file}",
+        f"http://127.0.0.1:{port}/as2",
+    ]
+    for k, v in headers.items():
+        args[1:1] = ["-H", f"{k}: {v}"]
+    code = subprocess.run(args, capture_output=True, timeout=30, check=True).stdout.decode()
+    resp = {}
+    for line in Path(str(out) + ".h").read_text("latin-1").splitlines()[1:]:
+        if ":" in line:
+            k, _, v = line.partition(":")
+            resp[k.strip()] = v.strip()
+    return int(code), resp
+
+
+@pytest.mark.parametrize(
+    "digest,cipher",
+    [
+        ("sha1", "tripledes_192_cbc"),
+        ("sha256", "aes_128_cbc"),
+        ("sha384", "aes_192_cbc"),
+        ("sha512", "aes_256_cbc"),
+    ],
+)
+def test_openssl_curl_station_gets_a_signed_mdn_with_our_mic(station, tmp_path, digest, cipher):
+    root, port, _ = station
+    k = _keys(root)
+    payload = interchange(po_850(f"PO-{digest}"))
+    msg_id = f"openssl-{digest}-{cipher}@peer.example"
+    headers, body, mic = op.build(
+        tmp_path,
+        payload,
+        signer_key=k["partner_key"],
+        signer_cert=k["partner_cert"],
+        recipient_cert=k["our_cert"],
+        digest=digest,
+        cipher=cipher,
+        message_id=msg_id,
+        as2_from="AMAZON",
+    )
+    (tmp_path / "body.bin").write_bytes(body)
+    code, resp = _curl(port, headers, tmp_path / "body.bin", tmp_path / "mdn.bin")
+    assert code == 200
+    ctype = next(v for k_, v in resp.items() if k_.lower() == "content-type")
+    assert ctype.startswith("multipart/signed")
+    fields = op.verify_mdn(
+        tmp_path, {"Content-Type": ctype}, (tmp_path / "mdn.bin").read_bytes(), k["our_cert"]
+    )
+    assert fields["disposition"].endswith("; processed")
+    assert fields["original-message-id"] == f"<{msg_id}>"
+    assert fields["received-content-mic"] == f"{mic}, {digest}"
+    items = spool_items(root, msg_id)
+    assert len(items) == 1, items
+    path, meta = items[0]
+    assert path.read_bytes() == payload
+    assert meta["filename"] == "po-openssl.x12"
+    assert meta["extra"]["cipher"] == cipher and meta["extra"]["digest"] == digest
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        evs = [e for e in audit_events(root, "as2.received") if e["keys"]["message_id"] == msg_id]
+        if evs:
+            break
+        time.sleep(0.05)
+    assert evs and evs[0]["data"]["cipher"] == cipher and evs[0]["data"]["digest"] == digest
+
+
+def _mdn_fields(root: Path, tmp_path: Path, resp: dict[str, str], body: bytes) -> dict[str, str]:
+    ctype = next(v for k, v in resp.items() if k.lower() == "content-type")
+    return op.verify_mdn(tmp_path, {"Content-Type": ctype}, body, _keys(root)["our_cert"])
+
+
+def _signed_encrypted(root: Path, tmp_path: Path, msg_id: str, **kw) -> tuple[dict[str, str], bytes, str]:
+    k = _keys(root)
+    args = {
+        "signer_key": k["partner_key"],
+        "signer_cert": k["partner_cert"],
+        "recipient_cert": k["our_cert"],
+        "message_id": msg_id,
+        "as2_from": "AMAZON",
+    }
+    args.update(kw)
+    return op.build(tmp_path, interchange(po_850("PO-NEG")), **args)
+
+
+def test_unknown_as2_to_and_from_get_clear_4xx(station, tmp_path):
+    root, port, _ = station
+    headers, body, _ = _signed_encrypted(root, tmp_path, "neg-to@peer")
+    code, _, text = post(port, {**headers, "AS2-To": "SOMEONEELSE"}, body)
+    assert code == 404 and b"not this station" in text
+    code, _, text = post(port, {**headers, "AS2-From": "STRANGER"}, body)
+    assert code == 403 and b"unknown-trading-partner" in text
+    assert not spool_items(root, "neg-to@peer")
+
+
+def test_wrong_signature_key_gets_authentication_failed(station, tmp_path):
+    root, port, _ = station
+    from gateway.service.devkeys import self_signed
+
+    key_pem, cert_pem = self_signed("STRANGER")
+    (tmp_path / "s.key").write_bytes(key_pem)
+    (tmp_path / "s.crt").write_bytes(cert_pem)
+    headers, body, _ = _signed_encrypted(
+        root, tmp_path, "neg-sig@peer", signer_key=tmp_path / "s.key", signer_cert=tmp_path / "s.crt"
+    )
+    code, resp, mdn = post(port, headers, body)
+    assert code == 200
+    assert _mdn_fields(root, tmp_path, resp, mdn)["disposition"].endswith(
+        "processed/Error: authentication-failed"
+    )
+    assert not spool_items(root, "neg-sig@peer")
+
+
+def test_unsigned_and_unencrypted_get_insufficient_security(station, tmp_path):
+    root, port, _ = station
+    for msg_id, kw in (
+        ("neg-unsigned@peer", {"signer_key": None, "signer_cert": None}),
+        ("neg-plain@peer", {"recipient_cert": None}),
+    ):
+        headers, body, _ = _signed_encrypted(root, tmp_path, msg_id, **kw)
+        code, resp, mdn = post(port, headers, body)
+        assert code == 200
+        fields = _mdn_fields(root, tmp_path, resp, mdn)
+        assert fields["disposition"].endswith("processed/Error: insufficient-message-security"), msg_id
+        assert not spool_items(root, msg_id)
+
+
+def test_tampered_and_truncated_ciphertext_get_decryption_failed(station, tmp_path):
+    root, port, _ = station
+    headers, body, _ = _signed_encrypted(root, tmp_path, "neg-tamper@peer")
+    # one byte flipped in the encrypted content key, then in the last (padding) block of the content
+    for pos in (300, len(body) - 5):
+        tampered = body[:pos] + bytes([body[pos] ^ 0xFF]) + body[pos + 1 :]
+        code, resp, mdn = post(port, headers, tampered)
+        assert code == 200
+        disp = _mdn_fields(root, tmp_path, resp, mdn)["disposition"]
+        assert disp.endswith("processed/Error: decryption-failed"), (pos, disp)
+    # (a flip inside the content decrypts to broken MIME: processed/Error: unexpected-processing-error)
+    headers, body, _ = _signed_encrypted(root, tmp_path, "neg-trunc@peer")
+    code, resp, mdn = post(port, headers, body[: len(body) // 2])
+    assert code == 200
+    assert "processed/Error: decryption-failed" in _mdn_fields(root, tmp_path, resp, mdn)["disposition"]
+    assert not spool_items(root, "neg-tamper@peer") and not spool_items(root, "neg-trunc@peer")
+
+
+def test_body_over_the_limit_gets_413_and_leaves_nothing(station, tmp_path):
+    root, port, _ = station
+    headers, _, _ = _signed_encrypted(root, tmp_path, "neg-big@peer")
+    code, _, text = post(port, headers, b"x" * (3 * 1024 * 1024))
+    assert code == 413 and b"over the limit" in text
+    assert not list((root / "spool/tmp/as2").iterdir())
+
+
+def test_garbage_headers_get_400(station):
+    _, port, _ = station
+    code, _, text = post(port, {"Content-Type": "application/pkcs7-mime"}, b"\x00garbage")
+    assert code == 400 and b"AS2-From and AS2-To" in text
+    code, _, text = post(port, {"AS2-From": "AMAZON", "AS2-To": "ACMEVENDOR", "Content-Type": "x/y"}, b"z")
+    assert code == 400 and b"Message-ID" in text
+    code, _, text = post(
+        port,
+        {
+            "AS2-From": "AMAZON",
+            "AS2-To": "ACMEVENDOR",
+            "Message-ID": "<g@x>",
+            "Content-Type": "application/pkcs7-mime; smime-type=enveloped-data",
+        },
+        b"\x30\x80garbage",
+    )
+    assert code == 200  # a well-formed AS2 request with a broken body: a negative MDN, never a 500
+
+
+def test_replayed_message_id_is_not_stored_again_and_gets_duplicate_warning(station, tmp_path):
+    root, port, _ = station
+    headers, body, mic = _signed_encrypted(root, tmp_path, "replay@peer")
+    first = post(port, headers, body)
+    again = post(port, headers, body)
+    assert first[0] == again[0] == 200
+    assert _mdn_fields(root, tmp_path, first[1], first[2])["disposition"].endswith("; processed")
+    fields = _mdn_fields(root, tmp_path, again[1], again[2])
+    assert fields["disposition"].endswith("processed/Warning: duplicate-document")
+    assert fields["received-content-mic"] == f"{mic}, sha256"
+    assert len(spool_items(root, "replay@peer")) == 1
+
+
+def test_no_500_and_no_leftover_spool_temp_files(station):
+    root, _, d = station
+    assert not [e for e in d.events() if e.get("event") == "as2_request_crashed"]
+    assert not list((root / "spool/tmp/as2").glob("as2-*"))
