@@ -240,3 +240,58 @@ def test_no_500_and_no_leftover_spool_temp_files(station):
     root, _, d = station
     assert not [e for e in d.events() if e.get("event") == "as2_request_crashed"]
     assert not list((root / "spool/tmp/as2").glob("as2-*"))
+
+
+def test_gatewayctl_as2_send_from_a_peer_config_to_the_daemon(station, tmp_path):
+    """The partner's side is a second gateway configuration (its key, our certificate); the daemon gets
+    the message, and the command prints the checked MDN."""
+    import json
+    import shutil
+    import sys
+
+    root, port, _ = station
+    k = _keys(root)
+    peer = tmp_path / "peer"
+    (peer / "keys").mkdir(parents=True)
+    (peer / "partners").mkdir()
+    shutil.copy(k["partner_key"], peer / "keys/amazon.key")
+    shutil.copy(k["partner_cert"], peer / "keys/amazon.crt")
+    shutil.copy(k["our_cert"], peer / "keys/acme.crt")
+    (peer / "keys/amazon.key").chmod(0o600)
+    repo = Path(__file__).resolve().parents[2]
+    (peer / "gateway.yaml").write_text(
+        "node: peer\nlisten: {}\nour:\n  as2_id: AMAZON\n  certificates: [{key: keys/amazon.key, cert: keys/amazon.crt}]\n"
+        f"mappings_dir: {repo / 'mappings'}\nrules_dir: {repo / 'rules'}\n"
+    )
+    (peer / "partners/acme.yaml").write_text(
+        "id: acme\nname: Acme\nedi: {standard: x12, x12: {qualifier: ZZ, id: ACMEVENDOR}}\n"
+        f"as2: {{as2_id: ACMEVENDOR, url: 'http://127.0.0.1:{port}/as2', sign: sha512, encrypt: aes_192_cbc,"
+        " certificates: [keys/acme.crt]}\n"
+    )
+    edi = tmp_path / "po-cli.x12"
+    edi.write_bytes(interchange(po_850("PO-CLI")))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "as2",
+            "send",
+            str(edi),
+            "--partner",
+            "acme",
+            "--config",
+            str(peer / "gateway.yaml"),
+            "--json",
+        ],
+        capture_output=True,
+        timeout=60,
+        cwd=repo,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["ok"] and report["mdn"]["disposition"] == "processed" and report["mdn"]["mic_ok"]
+    assert report["sent"]["cipher"] == "aes_192_cbc" and report["mdn"]["mic_alg"] == "sha512"
+    items = spool_items(root, report["message_id"])
+    assert len(items) == 1 and items[0][0].read_bytes() == edi.read_bytes()
+    assert items[0][1]["filename"] == "po-cli.x12"
