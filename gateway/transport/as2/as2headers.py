@@ -24,15 +24,19 @@ def lower(headers: Mapping[str, str]) -> Headers:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _clean(v: str) -> str:
+    return _CONTROL.sub("", v) if _CONTROL.search(v) else v
+
+
 def message_id(h: Headers) -> str | None:
-    v = _CONTROL.sub("", h.get("message-id", "")).strip()
+    v = _clean(h.get("message-id", "")).strip()
     v = v[1:-1] if v.startswith("<") and v.endswith(">") else v
     return v or None
 
 
 def as2_ids(h: Headers) -> tuple[str | None, str | None]:
-    f = _CONTROL.sub("", unquote_id(h.get("as2-from", "")))
-    t = _CONTROL.sub("", unquote_id(h.get("as2-to", "")))
+    f = _clean(unquote_id(h.get("as2-from", "")))
+    t = _clean(unquote_id(h.get("as2-to", "")))
     return f or None, t or None
 
 

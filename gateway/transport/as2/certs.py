@@ -25,6 +25,9 @@ class NoValidCertificate(Exception):
 
 def valid_keys(keys: Iterable[KeyPair], now: datetime) -> list[KeyPair]:
     """Our key pairs valid at ``now``, newest first (tried in this order to decrypt)."""
+    keys = list(keys)
+    if len(keys) == 1:
+        return keys if keys[0].valid_at(now) else []
     return sorted(
         (k for k in keys if k.valid_at(now)), key=lambda k: k.cert.not_valid_before_utc, reverse=True
     )

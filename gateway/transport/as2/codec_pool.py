@@ -12,7 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    result: InboundResult
+    result: InboundResult  # with ``local`` and ``partner`` left out (the caller passed them in)
     mdn_headers: dict[str, str] | None  # None when the sender asked for no MDN
     mdn_body: bytes | None
 
@@ -45,10 +45,11 @@ def receive(
     result = codec.parse_message(
         headers, body, resolve=lambda _f, _t: found, is_duplicate=lambda _m: duplicate
     )
-    if not result.mdn.wanted:
-        return Received(result, None, None)
-    mdn_headers, mdn_body = codec.build_mdn(result)
-    return Received(result, mdn_headers, mdn_body)
+    mdn_headers = mdn_body = None
+    if result.mdn.wanted:
+        mdn_headers, mdn_body = codec.build_mdn(result)
+    # Profiles hold keys: do not ship them back through the pipe for nothing.
+    return Received(replace(result, local=None, partner=None), mdn_headers, mdn_body)
 
 
 def build(

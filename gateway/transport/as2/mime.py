@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from gateway.transport.as2.errors import MalformedMessage
 
@@ -58,9 +59,26 @@ def split_entity(data: bytes) -> tuple[Headers, bytes]:
     return h, data[m.end() :]
 
 
+@lru_cache(maxsize=256)
+def _parse_params(value: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    main, _, rest = value.partition(";")
+    if '"' not in rest and "\\" not in rest:  # fast path: no quoted strings
+        pairs = []
+        for item in rest.split(";"):
+            k, sep, v = item.partition("=")
+            if sep and k.strip():
+                pairs.append((k.strip().lower(), v.strip()))
+        return main.strip().lower(), tuple(pairs)
+    return _parse_quoted(main, rest)
+
+
 def parse_params(value: str) -> tuple[str, dict[str, str]]:
     """``type/sub; a=b; c="d"`` -> ("type/sub", {"a": "b", "c": "d"}); names lower-cased."""
-    main, _, rest = value.partition(";")
+    main, pairs = _parse_params(value)
+    return main, dict(pairs)
+
+
+def _parse_quoted(main: str, rest: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     params: dict[str, str] = {}
     pos = 0
     while pos < len(rest):
@@ -78,7 +96,7 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
         pos = m.end()
         if pos < len(rest) and rest[pos] == ";":
             pos += 1
-    return main.strip().lower(), params
+    return main.strip().lower(), tuple(params.items())
 
 
 def _delimiter(boundary: str) -> bytes:
@@ -186,5 +204,5 @@ def unquote_id(value: str) -> str:
     """An AS2 name without its quotes (RFC 4130 allows quoted names)."""
     v = value.strip()
     if len(v) >= 2 and v[0] == v[-1] == '"':
-        v = re.sub(r"\\(.)", r"\1", v[1:-1])
+        v = re.sub(r"\\(.)", r"\1", v[1:-1]) if "\\" in v else v[1:-1]
     return v
