@@ -160,11 +160,17 @@ def _parse_signer(buf: bytes, node: der.Node) -> _Signer:
         attrs = b"\x31" + der.raw(buf, f[3])[1:]
         for a in der.children(buf, f[3]):
             at = der.items(buf, a, der.SEQUENCE)
+            if len(at) != 2:
+                raise MalformedMessage("malformed signed attribute")
             oid = der.oid_str(buf, at[0])
+            if oid not in (ATTR_MESSAGE_DIGEST, ATTR_CONTENT_TYPE):
+                continue  # signing time, capabilities, ...: covered by the signature, not needed here
             values = der.items(buf, at[1], der.SET)
+            if len(values) != 1:
+                raise MalformedMessage("signed attribute must have exactly one value")
             if oid == ATTR_MESSAGE_DIGEST:
                 md = der.octets(buf, der.expect(values[0], der.OCTET_STRING, "message-digest"))
-            elif oid == ATTR_CONTENT_TYPE and der.oid_str(buf, values[0]) != ID_DATA:
+            elif der.oid_str(buf, values[0]) != ID_DATA:
                 raise MalformedMessage("signed content-type attribute is not id-data")
         if md is None:
             raise MalformedMessage("signed attributes without a message-digest")
