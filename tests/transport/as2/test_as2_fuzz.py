@@ -118,3 +118,31 @@ def test_zip_bomb_is_refused() -> None:
     bomb = cms_envelope.compress(b"\0" * (4 << 20))
     with pytest.raises(As2Error, match="exceeds"):
         cms_envelope.decompress(bomb, 1 << 20)
+
+
+@lru_cache(maxsize=1)
+def mdn_world() -> tuple[object, dict[str, str], bytes, PartnerProfile]:
+    w = world()
+    b = w["b"]
+    a_pair = w["us"].keys[0]  # type: ignore[attr-defined]
+    to_b = PartnerProfile("B", (b.cert,))  # type: ignore[attr-defined]
+    out = codec.build_message(b"ISA~" * 50, sender=w["us"], receiver=to_b)  # type: ignore[arg-type]
+    res = codec.parse_message(
+        out.headers,
+        out.body,
+        resolve=lambda f, t: (LocalIdentity("B", (b,)), PartnerProfile("A", (a_pair.cert,))),  # type: ignore[arg-type]
+        is_duplicate=lambda _m: False,
+    )
+    headers, body = codec.build_mdn(res)
+    return out, headers, body, to_b
+
+
+@FUZZ
+@given(ops=OPS)
+def test_mutated_mdn_never_raises_and_never_passes_when_changed(ops: list[tuple[int, int, int]]) -> None:
+    out, headers, body, partner = mdn_world()
+    assert codec.parse_mdn(headers, body, outbound=out, partner=partner).ok  # type: ignore[arg-type]
+    mutated = _mutate(body, ops)
+    r = codec.parse_mdn(headers, mutated, outbound=out, partner=partner)  # type: ignore[arg-type]
+    if r.ok:  # only changes outside the signed part and the signature's meaning may pass
+        assert r.mic_ok and r.signed
