@@ -191,6 +191,13 @@ def open_envelope(data: bytes, keypairs: Sequence[KeyPair]) -> Opened:
     raise DecryptionFailed("no key of ours decrypts this message (or its ciphertext was altered)")
 
 
+def describe(data: bytes) -> tuple[str, str]:
+    """(cipher, key transport of the first RSA recipient) named in an EnvelopedData, without
+    decrypting it. Raises ``DerError``/``DecryptionFailed`` when it cannot be read."""
+    recipients, cipher, _, _ = _parse_envelope(data)
+    return cipher.name, "rsaes_oaep" if recipients and recipients[0].oaep else "rsaes_pkcs1v15"
+
+
 def compress(content: bytes) -> bytes:
     """A DER ContentInfo holding a CompressedData (zlib) of ``content``."""
     body = der.seq(

@@ -30,7 +30,7 @@ import gateway  # noqa: F401  (installs the oscrypto import fix before pyas2lib 
 from gateway.transport.as2 import as2headers, certs, cms_envelope, der, mime
 from gateway.transport.as2.algorithms import digest_name
 from gateway.transport.as2.codec import InboundResult, IsDuplicate, MdnResult, OutboundMessage, Resolve
-from gateway.transport.as2.errors import MalformedMessage
+from gateway.transport.as2.errors import As2Error, MalformedMessage
 from gateway.transport.as2.profiles import KeyPair, LocalIdentity, PartnerProfile, utcnow
 
 T = TypeVar("T")
@@ -91,12 +91,11 @@ def _partner(profile: PartnerProfile, cert_pem: bytes | None, inbound: bool) -> 
 
 
 def _cipher_of(data: bytes) -> tuple[str | None, str | None]:
-    """(cipher, key transport) named in an EnvelopedData, without decrypting it."""
+    """(cipher, key transport) named in an EnvelopedData: pyas2lib reports None for AES."""
     try:
-        recipients, cipher, _, _ = cms_envelope._parse_envelope(data)
-    except (der.DerError, ValueError):
+        return cms_envelope.describe(data)
+    except (der.DerError, ValueError, As2Error):
         return None, None
-    return cipher.name, ("rsaes_oaep" if recipients and recipients[0].oaep else "rsaes_pkcs1v15")
 
 
 class Pyas2libCodec:
