@@ -52,14 +52,21 @@ def post(
         conn.close()
 
 
-def spool_items(root: Path, message_id: str) -> list[tuple[Path, dict]]:
-    """(payload path, meta) of every spool item received with ``message_id``."""
-    out = []
-    for meta_path in (root / "spool").rglob("*.meta.json"):
-        meta = json.loads(meta_path.read_text())
-        if meta.get("message_id") == message_id and meta.get("transport") == "as2":
-            out.append((meta_path.with_name(meta_path.name[: -len(".meta.json")]), meta))
-    return out
+def spool_items(root: Path, message_id: str) -> list[tuple[bytes, dict]]:
+    """(payload, meta) of every spool item received with ``message_id`` (the pipeline moves items
+    between states while we look: a vanished file means look again)."""
+    for _ in range(20):
+        try:
+            out = []
+            for meta_path in (root / "spool").rglob("*.meta.json"):
+                meta = json.loads(meta_path.read_text())
+                if meta.get("message_id") == message_id and meta.get("transport") == "as2":
+                    payload = meta_path.with_name(meta_path.name[: -len(".meta.json")]).read_bytes()
+                    out.append((payload, {**meta, "item_id": meta_path.name[: -len(".meta.json")]}))
+            return out
+        except FileNotFoundError:
+            continue
+    raise AssertionError("the spool kept changing under the scan")
 
 
 def audit_events(root: Path, kind: str) -> list[dict]:

@@ -105,17 +105,23 @@ def test_openssl_curl_station_gets_a_signed_mdn_with_our_mic(station, tmp_path, 
     assert fields["received-content-mic"] == f"{mic}, {digest}"
     items = spool_items(root, msg_id)
     assert len(items) == 1, items
-    path, meta = items[0]
-    assert path.read_bytes() == payload
+    stored, meta = items[0]
+    assert stored == payload
     assert meta["filename"] == "po-openssl.x12"
     assert meta["extra"]["cipher"] == cipher and meta["extra"]["digest"] == digest
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        evs = [e for e in audit_events(root, "as2.received") if e["keys"]["message_id"] == msg_id]
-        if evs:
+        facts = [
+            m
+            for e in audit_events(root, "as2.received")
+            for m in e["data"]["messages"]
+            if m["message_id"] == msg_id
+        ]
+        if facts:
             break
         time.sleep(0.05)
-    assert evs and evs[0]["data"]["cipher"] == cipher and evs[0]["data"]["digest"] == digest
+    assert facts and facts[0]["cipher"] == cipher and facts[0]["digest"] == digest
+    assert facts[0]["disposition"] == "processed" and facts[0]["item_id"] == meta["item_id"]
 
 
 def _mdn_fields(root: Path, tmp_path: Path, resp: dict[str, str], body: bytes) -> dict[str, str]:
@@ -293,5 +299,5 @@ def test_gatewayctl_as2_send_from_a_peer_config_to_the_daemon(station, tmp_path)
     assert report["ok"] and report["mdn"]["disposition"] == "processed" and report["mdn"]["mic_ok"]
     assert report["sent"]["cipher"] == "aes_192_cbc" and report["mdn"]["mic_alg"] == "sha512"
     items = spool_items(root, report["message_id"])
-    assert len(items) == 1 and items[0][0].read_bytes() == edi.read_bytes()
+    assert len(items) == 1 and items[0][0] == edi.read_bytes()
     assert items[0][1]["filename"] == "po-cli.x12"

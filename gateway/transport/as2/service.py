@@ -62,6 +62,12 @@ class As2Listener(HTTPListenerService):
         super().__init__("as2", reactor, config.listen["as2"], site, config.drain_timeout)
         self.station = station
 
+    async def _stop(self) -> None:
+        await super()._stop()
+        if self.station._flush_call is not None:
+            self.station._flush_call.cancel()
+        await self.station.flush_audit()
+
 
 class CertExpiryService(service.Service):
     name = "as2-certs"

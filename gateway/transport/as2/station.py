@@ -29,7 +29,10 @@ from gateway.transport.as2.pool import CodecPool, Received, receive_job
 from gateway.transport.inbox import Received as Arrival
 
 log = structlog.get_logger(__name__)
-MDN_QUEUE = "as2-mdn"  # out/as2-mdn/: async MDNs waiting to be posted
+MDN_QUEUE = "as2-mdn"
+AUDIT_BATCH = (
+    0.1  # seconds between as2.received audit batches  # out/as2-mdn/: async MDNs waiting to be posted
+)
 _ORIG_ID = re.compile(rb"Original-Message-ID:\s*<?([^>\r\n]+)>?", re.I)
 _MDN_SCAN = 256 * 1024
 
@@ -93,6 +96,8 @@ class Station:
         self.queued = queued or (lambda: None)  # called after an async MDN was queued (delivery kick)
         self.inflight: set[tuple[str, str]] = set()
         self.waiters: dict[str, Waiter] = {}  # outbound Message-ID -> waiter for its async MDN
+        self._facts: dict[str, list[dict[str, Any]]] = {}  # partner id -> as2.received facts to write
+        self._flush_call: Any = None
         for name, kind in (("acorn_as2_received_total", "counter"), ("acorn_as2_seconds", "counter")):
             metrics.describe(
                 name,
@@ -151,11 +156,8 @@ class Station:
         duplicate = key in self.inflight
         self.inflight.add(key)
         try:
-            if not duplicate:
-                duplicate = (
-                    await threads.deferToThread(self.store.index.message, partner.id, msg_id, "in")
-                    is not None
-                )
+            if not duplicate:  # one indexed SQLite read (~20 us): cheaper here than a thread hop
+                duplicate = self.store.index.message(partner.id, msg_id, "in") is not None
             t1 = time.perf_counter()
             got = await self.pool.run(
                 receive_job,
@@ -210,9 +212,7 @@ class Station:
             mdn="async" if result.mdn.url else ("sync" if result.mdn.wanted else "none"),
             ms={k: round(v * 1000, 3) for k, v in timings.items()},
         )
-        defer.Deferred.fromCoroutine(self._audit(partner, result, item_id)).addErrback(
-            lambda f: log.error("as2_audit_failed", partner=partner.id, message_id=msg_id, error=str(f.value))
-        )
+        self._audit(partner, result, item_id)
 
     def _store(self, partner: As2Partner, result: InboundResult, got: Received, msg_id: str) -> str:
         extra = {
@@ -259,8 +259,13 @@ class Station:
         await threads.deferToThread(self.store.spool.put, f"out/{MDN_QUEUE}", item, meta)
         self.queued()
 
-    async def _audit(self, partner: As2Partner, result: InboundResult, item_id: str | None) -> None:
-        data = {
+    def _audit(self, partner: As2Partner, result: InboundResult, item_id: str | None) -> None:
+        """Queue the message's ``as2.received`` facts; they are written in batches (one audit event per
+        partner per ``AUDIT_BATCH`` seconds), so the trail costs one durability round per batch, not one
+        per message. The stored item's meta carries the same facts from the moment it is durable."""
+        fact = {
+            "message_id": result.message_id,
+            "item_id": item_id,
             "disposition": result.disposition,
             "detail": result.detail or None,
             "signed": result.signed,
@@ -276,14 +281,25 @@ class Station:
             "codec": partner.profile.codec,
             "mdn": "async" if result.mdn.url else ("sync" if result.mdn.wanted else "none"),
         }
-        await threads.deferToThread(
-            self.store.record,
-            "as2.received",
-            partner=partner.id,
-            keys={"message_id": result.message_id},
-            item_id=item_id,
-            data=data,
+        self._facts.setdefault(partner.id, []).append(fact)
+        if self._flush_call is None:
+            self._flush_call = self.reactor.callLater(AUDIT_BATCH, self.flush_audit)
+
+    def flush_audit(self) -> defer.Deferred[None]:
+        self._flush_call = None
+        facts, self._facts = self._facts, {}
+
+        def write() -> None:
+            for partner_id, msgs in facts.items():
+                self.store.record("as2.received", partner=partner_id, data={"messages": msgs})
+
+        d = threads.deferToThread(write) if facts else defer.succeed(None)
+        d.addErrback(
+            lambda f: log.error(
+                "as2_audit_failed", messages=sum(map(len, facts.values())), error=str(f.value)
+            )
         )
+        return d
 
     # -- asynchronous MDNs coming back to us ------------------------------------------------------------
     async def _maybe_mdn(
