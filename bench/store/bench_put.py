@@ -5,9 +5,11 @@
 Each round runs, one after the other on the same filesystem (under bench/out/store/):
 
 * floor:       a plain loop of write + fsync + rename of one 2 KB file (no meta, no folder fsync);
-* put/fsync:   Spool.put, payload + meta each fsynced, renamed, folder fsynced;
+* put/fsync:   Spool.put, payload + meta written (writeback started), renamed, then one durability
+               round: fdatasync of both, fsync of the folder;
 * put/syncfs:  Spool.put, payload + meta written and renamed, then one syncfs;
-* accept:      Store.accept (put/fsync + audit event with fdatasync + index row with synchronous=FULL).
+* accept:      Store.accept (put/fsync + audit event, one durability round; index row, synchronous=NORMAL);
+* accept x4:   the same from 4 threads at once, sharing durability rounds (group commit).
 
 Medians over the rounds are printed with each ratio to the floor of the same round.
 """
@@ -22,6 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,12 +73,32 @@ def accept_loop(d: Path, n: int) -> float:
     return rate
 
 
+def accept_threads(threads: int) -> Callable[[Path, int], float]:
+    def run(d: Path, n: int) -> float:
+        store = Store.open(str(d), str(d / "audit"), str(d / "index.sqlite"), node="bench")
+        rec = Received("amazon-us", "as2", message_id="<bench@x>")
+
+        def one(_: int) -> None:
+            for _ in range(n // threads):
+                store.accept(PAYLOAD, rec)
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(one, range(threads)))
+        rate = (n // threads) * threads / (time.perf_counter() - t)
+        store.close()
+        return rate
+
+    return run
+
+
 def bench_puts(rounds: int, items: int) -> None:
     cases: dict[str, Callable[[Path, int], float]] = {
         "floor (write+fsync+rename)": floor_loop,
         "Spool.put, sync=fsync": spool_loop("fsync"),
         "Spool.put, sync=syncfs": spool_loop("syncfs"),
         "Store.accept (put+audit+index)": accept_loop,
+        "Store.accept, 4 threads (group commit)": accept_threads(4),
     }
     rates: dict[str, list[float]] = {k: [] for k in cases}
     ratios: dict[str, list[float]] = {k: [] for k in cases}
