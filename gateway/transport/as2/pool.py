@@ -114,6 +114,12 @@ def _worker_init() -> None:
     # systemd signals the whole unit: the daemon decides when its workers end (pool shutdown).
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    try:  # but a worker never outlives its parent (a SIGKILLed daemon): Linux PR_SET_PDEATHSIG
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
     import gateway.transport.as2.native  # noqa: F401  (warm the imports once)
 
 
