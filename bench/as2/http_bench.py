@@ -135,8 +135,16 @@ class Gatewayd:
         return [json.loads(x) for x in self.log_path.read_text().splitlines() if x.startswith("{")]
 
     def pids(self) -> list[int]:
-        kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return [self.proc.pid, *map(int, kids)]
+        """The daemon and every process below it (the codec workers are the forkserver's children)."""
+        out, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            try:
+                todo += map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+            except OSError:
+                pass
+        return out
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -206,9 +214,8 @@ def run_big(mb: int) -> dict[str, float]:
     from gateway.transport.as2.native import NativeCodec
     from gateway.transport.as2.profiles import LocalIdentity, MdnOptions, PartnerProfile
 
-    payload = (b"ISA*00*BIG~" + b"LIN*1*EA*12345678901*VN*ABCDEFGHIJKL~" * (mb * 1024 * 1024 // 38))[
-        : mb << 20
-    ]
+    seg = b"LIN*1*EA*12345678901*VN*ABCDEFGHIJKL~"
+    payload = (b"ISA*00*BIG~" + seg * ((mb << 20) // len(seg) + 1))[: mb << 20]
     me = LocalIdentity("AMAZON", (load_keypair(keys / "partners/amazon.key", keys / "partners/amazon.pem"),))
     them = PartnerProfile("ACMEVENDOR", tuple(load_certs(keys / "our.crt")), mdn=MdnOptions("sync", True))
     m = NativeCodec().build_message(payload, sender=me, receiver=them, filename="big.x12")
