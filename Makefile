@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(VENV)/bin/gatewayd --config gateway.yaml --dev-keys --log-format console
 
 test: $(STAMP)
+	@bash contrib/test-peers.sh
 	$(VENV)/bin/ruff check gateway gatewayd.py tests bench
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
