@@ -29,9 +29,29 @@ def skip_prefix(data: bytes) -> int:
     return start
 
 
+DECODE_STEP = 1 << 22  # bytes per decode call for big ASCII inputs
+
+
+def _ascii_stepwise(data: bytes) -> str | None:
+    """``data.decode("ascii")`` a few MB at a time (no single C call over a whole big input, so other
+    threads keep their turn); ``None`` when the bytes are not all ASCII."""
+    view = memoryview(data)
+    parts = []
+    for i in range(0, len(data), DECODE_STEP):
+        piece = bytes(view[i:i + DECODE_STEP])
+        if not piece.isascii():
+            return None
+        parts.append(piece.decode("ascii"))
+    return "".join(parts)
+
+
 def decode_x12(data: bytes) -> tuple[str, str]:
     """Decode X12 bytes: ASCII, else UTF-8 when valid, else Latin-1; EBCDIC when the ISA says so."""
-    if data.isascii():
+    if len(data) > DECODE_STEP:
+        text = _ascii_stepwise(data)
+        if text is not None:
+            return text, "ascii"
+    elif data.isascii():
         return data.decode("ascii"), "ascii"
     if data.startswith(EBCDIC_ISA):
         return data.decode("cp037"), "cp037"

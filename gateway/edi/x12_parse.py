@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from gateway.edi.x12_isa import IsaHeader, read_isa
 from gateway.edi.x12_reader import WHITESPACE, X12Reader
+
+STEP = 1 << 20  # characters per str.split call for big inputs
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -15,11 +18,42 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+def split_stepwise(text: str, sep: str, step: int = STEP) -> list[str]:
+    """``text.split(sep)``, done ``step`` characters at a time so that no single C call spans a whole
+    big input (a 50 MB interchange split in one call holds the GIL for about a tenth of a second;
+    between steps other threads, such as the reactor, get their turn). Same result."""
+    if len(text) <= step:
+        return text.split(sep)
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i + step < n:
+        k = text.find(sep, i + step)
+        if k < 0:
+            break
+        out.extend(text[i:k].split(sep))
+        i = k + len(sep)
+    out.extend(text[i:].split(sep))
+    return out
+
+
 def _same(a: IsaHeader, b: IsaHeader) -> bool:
     return a.delimiters == b.delimiters
 
 
 def read_x12(text: str, start: int, offset: Callable[[int], int], encoding: str) -> X12Reader:
+    reader = _read_x12(text, start, offset, encoding)
+    drop_stepwise(reader.raw)  # a big input's segment strings, freed a step at a time
+    return reader
+
+
+def drop_stepwise(items: list[Any], step: int = 1 << 14) -> None:
+    """Empty ``items`` from the end, ``step`` at a time: freeing millions of objects in one ``del``
+    is one long C call (a 50 MB parse's strings take tens of milliseconds)."""
+    while items:
+        del items[-step:]
+
+
+def _read_x12(text: str, start: int, offset: Callable[[int], int], encoding: str) -> X12Reader:
     reader = X12Reader(offset, encoding)
     pos = _skip_ws(text, start)
     seg_base = 0
@@ -34,7 +68,7 @@ def read_x12(text: str, start: int, offset: Callable[[int], int], encoding: str)
             return reader
         t = isa.delimiters.segment
         body = text[pos:]
-        raw = body.split(t)
+        raw = split_stepwise(body, t)
         reader.set_raw(raw, pos, seg_base)
         reader.open(isa, pos, seg_base)
         reader.set_strip(body)
