@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import gateway  # noqa: F401  (pyas2lib import fix)
-from gateway.transport.as2 import codec_pool
+from gateway.transport.as2 import pool as codec_pool
 from gateway.transport.as2.certs import self_signed
-from gateway.transport.as2.codec import get_codec
+from gateway.transport.as2.codec import DEFAULT_MAX_SIZE, get_codec
 from gateway.transport.as2.profiles import LocalIdentity, PartnerProfile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,25 +137,29 @@ def pool_rate(w: dict[str, object], n: int, workers: int) -> float:
     with ProcessPoolExecutor(workers) as ex:
         list(
             ex.map(
-                codec_pool.receive,
+                codec_pool.receive_job,
                 ["native"] * 4,
                 [m.headers for m in args[:4]],
                 [m.body for m in args[:4]],
                 [w["us"]] * 4,
                 [w["from_them"]] * 4,
                 [False] * 4,
+                [None] * 4,
+                [DEFAULT_MAX_SIZE] * 4,
             )
         )  # warm the workers
         start = time.perf_counter()
         done = list(
             ex.map(
-                codec_pool.receive,
+                codec_pool.receive_job,
                 ["native"] * n,
                 [m.headers for m in args],
                 [m.body for m in args],
                 [w["us"]] * n,
                 [w["from_them"]] * n,
                 [False] * n,
+                [None] * n,
+                [DEFAULT_MAX_SIZE] * n,
                 chunksize=25,
             )
         )
@@ -229,7 +233,7 @@ def main() -> None:
     if a.pool:
         pr = pool_rate(w, 2000, 2)
         extra.append(
-            f"Native receive in a 2-process pool (codec_pool.receive via ProcessPoolExecutor, pickling "
+            f"Native receive in a 2-process pool (pool.receive_job via ProcessPoolExecutor, pickling "
             f"included): {pr:.0f} msgs/s for the machine ({pr / med['native']:.2f}x one core)."
         )
     table = "\n".join(lines + extra)

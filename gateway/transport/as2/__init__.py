@@ -1,5 +1,5 @@
 """AS2 (RFC 4130) codecs: build and parse messages and MDNs, natively on pyca ``cryptography`` or
-through pyas2lib. No Twisted here; ``codec_pool`` runs the codecs off the reactor."""
+through pyas2lib. No Twisted here; ``pool`` runs the codecs off the reactor."""
 
 from gateway.transport.as2.codec import (
     AS2Codec,

@@ -1,7 +1,7 @@
 """The interface both AS2 codecs implement, and the values they exchange.
 
 A codec is stateless and picklable, so the receive path can run in a process pool
-(``codec_pool``). Failures of an inbound message are values (``InboundResult.error`` is the MDN
+(``pool``). Failures of an inbound message are values (``InboundResult.error`` is the MDN
 disposition modifier), never exceptions.
 """
 
