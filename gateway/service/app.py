@@ -92,9 +92,17 @@ class Gateway(service.MultiService):
         from gateway.transport.as2.service import install as install_as2
 
         self.as2_sender = install_as2(self, store, inbox)
+        self._pollers = pollers
+        self._add_partner_queues(self.config)
+
+    def _add_partner_queues(self, config: GatewayConfig) -> None:
+        """A delivery queue per partner we can send to; on reload, new partners get theirs."""
+        from gateway.service import transports
+
         as2_factory = self.as2_sender.for_partner if self.as2_sender is not None else None
-        for dest, sender in transports.partner_senders(self.config, pollers, as2_factory):
-            self.delivery.add_queue(dest, sender)
+        for dest, sender in transports.partner_senders(config, self._pollers, as2_factory):
+            if dest.name not in self.delivery.extra_queues:
+                self.delivery.add_queue(dest, sender)
 
     # -- health ---------------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -163,6 +171,8 @@ class Gateway(service.MultiService):
             reconfigure = getattr(child, "reconfigure", None)
             if reconfigure is not None:
                 reconfigure(new)
+        if self.store is not None:
+            self._add_partner_queues(new)
         self.config = new
         self.reloads += 1
         metrics.inc("acorn_config_reloads_total", outcome="ok")

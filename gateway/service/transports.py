@@ -38,6 +38,9 @@ class DaemonSFTPService(SFTPService):
         await self._start()
         return self.port
 
+    def reconfigure(self, config: GatewayConfig) -> None:
+        self.set_users(sftp_users(config))
+
 
 def sftp_users(config: GatewayConfig) -> list[SFTPUserConfig]:
     users = []

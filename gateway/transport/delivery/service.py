@@ -45,7 +45,8 @@ class DeliveryService(service.Service):
         self.next_at: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
         self.failures_in_row: dict[str, int] = {}
-        self.extra_queues: dict[str, Destination] = {}  # partner queues registered by transports
+        self.extra_queues: dict[str, Destination] = {}
+        self.extra_senders: dict[str, senders.Sender] = {}  # partner queues registered by transports
         self._loop: task.LoopingCall | None = None
         self._ticking = False
         self._tick_again = False
@@ -55,11 +56,13 @@ class DeliveryService(service.Service):
     def reconfigure(self, config: GatewayConfig) -> None:
         self.destinations = dict(config.destinations)
         self.destinations.update(self.extra_queues)
-        self.senders = {name: s for name, d in self.destinations.items()
+        self.senders = {name: s for name, d in config.destinations.items()
                         if (s := senders.build(self.reactor, d)) is not None}
+        self.senders.update(self.extra_senders)  # partner queues registered by transports survive a reload
 
     def add_queue(self, dest: Destination, sender: senders.Sender) -> None:
         self.extra_queues[dest.name] = dest
+        self.extra_senders[dest.name] = sender
         self.destinations[dest.name] = dest
         self.senders[dest.name] = sender
 

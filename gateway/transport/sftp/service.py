@@ -91,6 +91,16 @@ class PartnerRealm:
         return IConchUser, avatar, logout
 
 
+def build_portal(svc: SFTPService) -> portal.Portal:
+    """The login portal for the service's current users (keys and password hashes)."""
+    key_db = {u.name.encode(): u.public_keys() for u in svc.users.values()}
+    hashes = {u.name.encode(): u.password_hash for u in svc.users.values() if u.password_hash}
+    checkers: list[Any] = [SSHPublicKeyChecker(InMemorySSHKeyDB(key_db))]
+    if hashes:
+        checkers.append(HashedPasswordChecker(hashes))
+    return portal.Portal(PartnerRealm(svc), checkers)
+
+
 class GatewaySSHFactory(factory.SSHFactory):
     protocol = HardenedServerTransport
     services = {b"ssh-userauth": RateLimitedUserAuth, b"ssh-connection": connection.SSHConnection}
@@ -103,12 +113,7 @@ class GatewaySSHFactory(factory.SSHFactory):
         self.publicKeys = {host_key.sshType(): host_key.public()}
         self.primes = None
         self.connections: set[HardenedServerTransport] = set()
-        key_db = {u.name.encode(): u.public_keys() for u in svc.users.values()}
-        hashes = {u.name.encode(): u.password_hash for u in svc.users.values() if u.password_hash}
-        checkers: list[Any] = [SSHPublicKeyChecker(InMemorySSHKeyDB(key_db))]
-        if hashes:
-            checkers.append(HashedPasswordChecker(hashes))
-        self.portal = portal.Portal(PartnerRealm(svc), checkers)
+        self.portal = build_portal(svc)
 
     def buildProtocol(self, addr: Any) -> transport.SSHServerTransport:
         t = super().buildProtocol(addr)
@@ -143,6 +148,16 @@ class SFTPService(service.Service):
         self.limits = limits or SFTPLimits()
         self.port: IListeningPort | None = None
         self.factory: GatewaySSHFactory | None = None
+
+    def set_users(self, users: list[SFTPUserConfig]) -> None:
+        """Swap the user list (a config reload): new logins use it; open sessions keep theirs."""
+        self.users = {u.name: u for u in users}
+        for u in users:
+            self.states.setdefault(u.name, UserState())
+            for sub in ("inbox", os.path.join("inbox", INCOMING), os.path.join("inbox", DONE), "outbox"):
+                os.makedirs(os.path.join(self.user_root(u.name), sub), mode=0o750, exist_ok=True)
+        if self.factory is not None:
+            self.factory.portal = build_portal(self)
 
     def user_root(self, name: str) -> str:
         return os.path.join(os.path.realpath(self.jail_root), name)

@@ -193,3 +193,17 @@ async def test_down_destination_does_not_block_folder(store, tmp_path):
         await svc.stopService()
     assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == ["doc-0.json", "doc-1.json", "doc-2.json"]
     assert len(store.spool.list("out/erp")) == 3 and set(store.spool.list("done")) == set(ids)
+
+
+def test_partner_queues_survive_a_reload(store, tmp_path):
+    folder = Destination("archive", "folder", None, tmp_path / "archive", None, None, 1.0, 3, "application/json")
+    svc, _ = service(store, {"archive": folder})
+
+    async def to_partner(parcel):  # a transport's sender, e.g. AS2 to the partner
+        raise AssertionError("not called")
+
+    svc.add_queue(Destination("partner.amazon-us", "as2", "http://127.0.0.1:9/as2", None, "amazon-us", None, 1.0,
+                              3, "application/edi-x12"), to_partner)
+    svc.reconfigure(Config({"archive": folder}))
+    assert svc.senders["partner.amazon-us"] is to_partner and "archive" in svc.senders
+    assert "partner.amazon-us" in svc.destinations
