@@ -7,6 +7,7 @@ import os
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +30,7 @@ from gateway.transport.as2.algorithms import (
     hash_for,
 )
 from gateway.transport.as2.errors import DecompressionFailed, DecryptionFailed
+from gateway.transport.as2.filebuf import CHUNK, FileView, read_ranges
 from gateway.transport.as2.profiles import KeyPair, cert_facts
 
 _OAEP_SHA1 = der.seq(der.enc_oid(RSAES_OAEP), der.seq())  # RFC 4055 default parameters (SHA-1)
@@ -102,7 +104,9 @@ def _oaep(buf: bytes, params: der.Node | None) -> padding.OAEP:
     return padding.OAEP(padding.MGF1(hash_for(mgf_h)), hash_for(h), None)
 
 
-def _parse_envelope(buf: bytes) -> tuple[list[_Recipient], Cipher, bytes, bytes]:
+def _parse_envelope(buf: bytes) -> tuple[list[_Recipient], Cipher, bytes, der.Node]:
+    """Recipients, content cipher, IV and the encryptedContent node (read it with ``der.octets`` or,
+    for a file, ``der.segments``)."""
     env = der.items(buf, _content_info(buf, ID_ENVELOPED_DATA, "EnvelopedData"), der.SEQUENCE)
     i = 2 if len(env) > 1 and env[1][0] == 0xA0 else 1  # skip originatorInfo
     if len(env) < i + 2:
@@ -145,7 +149,7 @@ def _parse_envelope(buf: bytes) -> tuple[list[_Recipient], Cipher, bytes, bytes]
     iv = der.octets(buf, der.expect(alg[1], der.OCTET_STRING, "IV"))
     if len(iv) != cipher.block:
         raise der.DerError("IV has the wrong length")
-    return recipients, cipher, iv, der.octets(buf, eci[2])
+    return recipients, cipher, iv, eci[2]
 
 
 def _matches(rid: tuple[bytes, int] | bytes, cert: x509.Certificate) -> bool:
@@ -169,18 +173,23 @@ def _decrypt(cipher: Cipher, key: bytes, iv: bytes, ciphertext: bytes) -> bytes 
     return plain[:-pad]
 
 
+def _pairs(keypairs: Sequence[KeyPair], recipients: list[_Recipient]) -> list[tuple[KeyPair, _Recipient]]:
+    """Every (key of ours, recipient) pair, those where the recipient names the key first."""
+    if not recipients:
+        raise DecryptionFailed("no RSA key-transport recipient in the EnvelopedData")
+    return sorted(
+        ((kp, r) for kp in keypairs for r in recipients), key=lambda p: not _matches(p[1].rid, p[0].cert)
+    )
+
+
 def open_envelope(data: bytes, keypairs: Sequence[KeyPair]) -> Opened:
     """Decrypt with every key of ours (the recipient that names the key first, then the others)."""
     try:
-        recipients, cipher, iv, ciphertext = _parse_envelope(data)
+        recipients, cipher, iv, node = _parse_envelope(data)
+        ciphertext = der.octets(data, node)
     except der.DerError as e:
         raise DecryptionFailed(f"malformed EnvelopedData: {e}") from None
-    if not recipients:
-        raise DecryptionFailed("no RSA key-transport recipient in the EnvelopedData")
-    pairs = sorted(
-        ((kp, r) for kp in keypairs for r in recipients), key=lambda p: not _matches(p[1].rid, p[0].cert)
-    )
-    for kp, r in pairs:
+    for kp, r in _pairs(keypairs, recipients):
         try:
             key = kp.key.decrypt(r.wrapped, r.oaep or padding.PKCS1v15())
         except ValueError:
@@ -208,16 +217,21 @@ def compress(content: bytes) -> bytes:
     return der.seq(der.enc_oid(ID_COMPRESSED_DATA), der.tlv(0xA0, body))
 
 
+def _packed(data: bytes) -> der.Node:
+    """The OCTET STRING node holding the zlib stream of a CompressedData."""
+    cd = der.items(data, _content_info(data, ID_COMPRESSED_DATA, "CompressedData"), der.SEQUENCE)
+    if len(cd) != 3 or der.oid_str(data, der.items(data, cd[1], der.SEQUENCE)[0]) != ID_ZLIB:
+        raise DecompressionFailed("CompressedData does not use zlib")
+    encap = der.items(data, cd[2], der.SEQUENCE)
+    if len(encap) != 2 or encap[1][0] != 0xA0:
+        raise DecompressionFailed("CompressedData carries no content")
+    return der.items(data, encap[1])[0]
+
+
 def decompress(data: bytes, limit: int) -> bytes:
     """The content of a CompressedData, refusing to inflate past ``limit`` bytes."""
     try:
-        cd = der.items(data, _content_info(data, ID_COMPRESSED_DATA, "CompressedData"), der.SEQUENCE)
-        if len(cd) != 3 or der.oid_str(data, der.items(data, cd[1], der.SEQUENCE)[0]) != ID_ZLIB:
-            raise DecompressionFailed("CompressedData does not use zlib")
-        encap = der.items(data, cd[2], der.SEQUENCE)
-        if len(encap) != 2 or encap[1][0] != 0xA0:
-            raise DecompressionFailed("CompressedData carries no content")
-        packed = der.octets(data, der.items(data, encap[1])[0])
+        packed = der.octets(data, _packed(data))
     except der.DerError as e:
         raise DecompressionFailed(f"malformed CompressedData: {e}") from None
     inflater = zlib.decompressobj()
@@ -230,3 +244,84 @@ def decompress(data: bytes, limit: int) -> bytes:
     if not inflater.eof:
         raise DecompressionFailed("zlib stream is truncated")
     return out
+
+
+# ---- the same, from a file into a file (large messages: a chunk at a time) ----
+
+
+def open_envelope_file(view: FileView, keypairs: Sequence[KeyPair], out: BinaryIO) -> Opened:
+    """``open_envelope`` for an EnvelopedData in a file: the plaintext is written to ``out`` (from its
+    start; ``Opened.content`` is empty). Memory stays at a chunk whatever the size."""
+    try:
+        recipients, cipher, iv, node = _parse_envelope(view)  # type: ignore[arg-type]
+        ranges = [(view.start + a, view.start + b) for a, b in der.segments(view, node)]  # type: ignore[arg-type]
+    except der.DerError as e:
+        raise DecryptionFailed(f"malformed EnvelopedData: {e}") from None
+    for kp, r in _pairs(keypairs, recipients):
+        try:
+            key = kp.key.decrypt(r.wrapped, r.oaep or padding.PKCS1v15())
+        except ValueError:
+            continue
+        if _decrypt_to(cipher, key, iv, view.fd, ranges, out):
+            return Opened(b"", cipher.name, "rsaes_oaep" if r.oaep else "rsaes_pkcs1v15", kp)
+    raise DecryptionFailed("no key of ours decrypts this message (or its ciphertext was altered)")
+
+
+def _decrypt_to(
+    cipher: Cipher, key: bytes, iv: bytes, fd: int, ranges: list[tuple[int, int]], out: BinaryIO
+) -> bool:
+    total = sum(b - a for a, b in ranges)
+    if len(key) != cipher.key_size or not total or total % cipher.block:
+        return False
+    out.seek(0)
+    out.truncate()
+    dec = _Cipher(cipher.algorithm(key), modes.CBC(iv)).decryptor()
+    blk, held = cipher.block, b""  # the last block is held back: it carries the padding
+    for chunk in read_ranges(fd, ranges):
+        plain = dec.update(chunk)
+        if len(plain) >= blk:
+            out.write(held)
+            out.write(memoryview(plain)[:-blk])
+            held = plain[-blk:]
+        else:
+            held += plain
+            if len(held) > blk:
+                out.write(held[:-blk])
+                held = held[-blk:]
+    held += dec.finalize()
+    pad = held[-1]
+    if len(held) != blk or not 1 <= pad <= blk or held[-pad:] != bytes([pad]) * pad:
+        return False
+    out.write(held[:-pad])
+    out.flush()
+    return True
+
+
+def decompress_file(view: FileView, limit: int, out: BinaryIO) -> int:
+    """``decompress`` for a CompressedData in a file, inflating into ``out``; the size written."""
+    try:
+        ranges = [(view.start + a, view.start + b) for a, b in der.segments(view, _packed(view))]  # type: ignore[arg-type]
+    except der.DerError as e:
+        raise DecompressionFailed(f"malformed CompressedData: {e}") from None
+    inflater = zlib.decompressobj()
+    written = 0
+    try:
+        for chunk in read_ranges(view.fd, ranges):
+            while chunk and not inflater.eof:
+                data = inflater.decompress(chunk, CHUNK)
+                written += len(data)
+                if written > limit:
+                    raise DecompressionFailed(f"decompressed content exceeds {limit} bytes")
+                out.write(data)
+                chunk = inflater.unconsumed_tail
+        rest = inflater.flush()
+        written += len(rest)
+        if written > limit:
+            raise DecompressionFailed(f"decompressed content exceeds {limit} bytes")
+        out.write(rest)
+    except zlib.error as e:
+        raise DecompressionFailed(f"zlib: {e}") from None
+    if not inflater.eof:
+        raise DecompressionFailed("zlib stream is truncated")
+    out.flush()
+    return written

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Protocol, Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from gateway.transport.as2 import der
 from gateway.transport.as2.algorithms import (
@@ -100,10 +102,19 @@ def sign_detached(content: bytes, signer: KeyPair, digest: str, scheme: str, now
     return der.seq(der.enc_oid(ID_SIGNED_DATA), der.tlv(0xA0, signed_data))
 
 
+class Digestible(Protocol):
+    """Content too large to hold: its digest under a hash name, computed by reading it."""
+
+    def digest(self, name: str) -> bytes: ...
+
+
+Candidate = Union[bytes, Digestible]  # noqa: UP007  (a runtime alias)
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     digest: str  # canonical digest name of the signature
-    content: bytes  # the candidate content the signature covers (raw or canonicalised)
+    content: Candidate  # the candidate content the signature covers (raw or canonicalised)
     cert: x509.Certificate
     content_digest: bytes | None = None  # hash of ``content`` under ``digest``, when computed
 
@@ -212,11 +223,15 @@ def _matches(s: _Signer, cert: x509.Certificate) -> bool:
         return False
 
 
+def _digest(c: Candidate, name: str) -> bytes:
+    return hashlib.new(name, c).digest() if isinstance(c, bytes) else c.digest(name)
+
+
 def verify_detached(
-    sig: bytes, candidates: Sequence[bytes], certs: Sequence[x509.Certificate], now: datetime
+    sig: bytes, candidates: Sequence[Candidate], certs: Sequence[x509.Certificate], now: datetime
 ) -> Verified:
     """Check that a partner certificate valid at ``now`` signed one of the ``candidates`` (raw first,
-    then canonical forms). Raises IntegrityCheckFailed when no candidate matches the signed digest,
+    then canonical forms): ``bytes``, or objects that hash a file's content (``Digestible``). Raises IntegrityCheckFailed when no candidate matches the signed digest,
     AuthenticationFailed when no certificate verifies the signature."""
     buf, signers = _parse(sig)
     if not certs:
@@ -228,14 +243,12 @@ def verify_detached(
         except der.DerError as e:
             raise MalformedMessage(f"signature parameters: {e}") from None
         if s.message_digest is not None:
-            content = next(
-                (c for c in candidates if hashlib.new(s.digest, c).digest() == s.message_digest), None
-            )
+            content = next((c for c in candidates if _digest(c, s.digest) == s.message_digest), None)
             if content is None:
                 raise IntegrityCheckFailed(f"content does not match the signed {s.digest} message digest")
-            options: list[tuple[bytes | None, bytes]] = [(s.signed_attrs, content)]
-        else:
-            options = [(c, c) for c in candidates]
+            options: list[tuple[bytes | None, Candidate]] = [(s.signed_attrs, content)]
+        else:  # the signature is over the content itself: a file's content is verified by its hash
+            options = [(c if isinstance(c, bytes) else None, c) for c in candidates]
         ordered = sorted(certs, key=lambda c: not _matches(s, c))
         for cert in ordered:
             key = cert_facts(cert)[5]
@@ -243,7 +256,10 @@ def verify_detached(
                 continue
             for data, content in options:
                 try:
-                    key.verify(s.signature, data or b"", pad, hash_for(h))
+                    if data is None and not isinstance(content, bytes):
+                        key.verify(s.signature, content.digest(h), pad, Prehashed(hash_for(h)))
+                    else:
+                        key.verify(s.signature, data or b"", pad, hash_for(h))
                 except (InvalidSignature, ValueError):
                     continue
                 if cert_valid_at(cert, now):

@@ -116,6 +116,21 @@ def octets(buf: bytes, node: Node, depth: int = 0) -> bytes:
     return b"".join(parts)
 
 
+def segments(buf: bytes, node: Node, depth: int = 0) -> list[tuple[int, int]]:
+    """Where the value of an OCTET STRING lies in ``buf``: its content range when primitive, the ranges
+    of its primitive pieces in order when BER-constructed (same checks as ``octets``, no copy)."""
+    if not node[0] & 0x20:
+        return [(node[1], node[2])]
+    if depth > MAX_DEPTH:
+        raise DerError("constructed string nested too deeply")
+    out: list[tuple[int, int]] = []
+    for c in children(buf, node, depth):
+        if c[0] not in (OCTET_STRING, OCTET_STRING_C):
+            raise DerError(f"constructed string holds tag 0x{c[0]:02x}")
+        out += segments(buf, c, depth + 1)
+    return out
+
+
 def expect(node: Node, tag: int, what: str) -> Node:
     if node[0] != tag:
         raise DerError(f"{what}: expected tag 0x{tag:02x}, got 0x{node[0]:02x}")

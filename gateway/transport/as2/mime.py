@@ -36,16 +36,27 @@ def headers_from(pairs: Iterable[tuple[str, str]]) -> Headers:
 
 def split_entity(data: bytes) -> tuple[Headers, bytes]:
     """Split a MIME entity into its header fields and its body (exact bytes)."""
+    h, _, start = header_block(data)
+    return h, data[start:]
+
+
+def header_block(data: bytes) -> tuple[Headers, int, int]:
+    """The header fields of an entity, where its header block ends and where its body starts. Only
+    the first ``MAX_HEADER_BLOCK + 4`` bytes are looked at."""
     if data[:2] == b"\r\n":
-        return Headers(), data[2:]
+        return Headers(), 0, 2
     if data[:1] == b"\n":
-        return Headers(), data[1:]
+        return Headers(), 0, 1
     m = _HEADER_END.search(data, 0, MAX_HEADER_BLOCK + 4)
     if m is None:
         raise MalformedMessage("MIME entity has no end of headers")
+    return _fields(data[: m.start()]), m.start(), m.end()
+
+
+def _fields(block: bytes) -> Headers:
     h = Headers()
     name = None
-    for line in data[: m.start()].decode("latin-1").replace("\r\n", "\n").split("\n"):
+    for line in block.decode("latin-1").replace("\r\n", "\n").split("\n"):
         if line[:1] in (" ", "\t"):
             if name is None:
                 raise MalformedMessage("MIME header continuation without a header")
@@ -56,7 +67,7 @@ def split_entity(data: bytes) -> tuple[Headers, bytes]:
             raise MalformedMessage(f"malformed MIME header line {line[:60]!r}")
         name = key.lower()
         h[name] = value.strip()
-    return h, data[m.end() :]
+    return h
 
 
 @lru_cache(maxsize=256)
@@ -181,6 +192,22 @@ def canonical(data: bytes) -> bytes:
     if b"\n" not in data.replace(b"\r\n", b""):
         return data
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def body_is_lines(h: Headers) -> bool:
+    """Whether an entity's body is line-oriented text for canonicalisation: everything but the
+    ``binary`` transfer encoding (7bit, 8bit, base64 and quoted-printable bodies are lines)."""
+    return h.get("content-transfer-encoding", "").strip().lower() != "binary"
+
+
+def canonical_entity(data: bytes) -> bytes:
+    """A MIME entity in canonical form (RFC 5751 section 3.1.1, as RFC 4130 section 7.3.1 asks for the
+    MIC of an encrypted, unsigned message): header lines end in CRLF, and so do body lines unless the
+    body is ``binary``."""
+    h, end, start = header_block(data)
+    head = canonical(data[:end]) + b"\r\n\r\n" if end else b"\r\n"
+    body = data[start:]
+    return head + (canonical(body) if body_is_lines(h) else body)
 
 
 def quote(value: str) -> str:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import structlog
 
@@ -64,6 +65,19 @@ class _State:
     fingerprint: str | None = None
     mic_content: bytes | None = None
     mic_digest: bytes | None = None  # precomputed hash of mic_content under ``digest``
+    mic_canon: bool = False  # mic_content is a decrypted entity: hash its canonical form
+
+
+def _mic_bytes(st: _State) -> bytes:
+    """What the MIC covers (RFC 4130 7.3.1): the signed entity as signed, the decrypted entity in
+    canonical form, or the content."""
+    assert st.mic_content is not None
+    if not st.mic_canon:
+        return st.mic_content
+    try:
+        return mime.canonical_entity(st.mic_content)
+    except MalformedMessage:  # an entity we could not read: the MDN reports that; hash it as it came
+        return st.mic_content
 
 
 class NativeCodec:
@@ -90,7 +104,7 @@ class NativeCodec:
         heads = [("Content-Type", content_type), ("Content-Transfer-Encoding", "binary")]
         if filename:
             heads.append(("Content-Disposition", f"attachment; filename={mime.quote(filename)}"))
-        entity = mime.entity(heads, payload)
+        entity = plain_entity = mime.entity(heads, payload)
         mic_alg = receiver.sign or "sha256"
         mic_content = payload
         if receiver.compress:
@@ -124,8 +138,8 @@ class NativeCodec:
                 f'micalg={micalg_token(receiver.sign)}; boundary="{boundary}"'
             )
             entity = mime.entity([("Content-Type", ctype)], body)
-        elif receiver.encrypt:
-            mic_content = entity
+        elif receiver.encrypt:  # RFC 4130 7.3.1 / RFC 5402 4.2: the canonical, uncompressed entity
+            mic_content = mime.canonical_entity(plain_entity)
         cipher = None
         if receiver.encrypt:
             cipher = receiver.encrypt
@@ -227,7 +241,7 @@ class NativeCodec:
             if st.mic_digest is not None and mic_alg == st.digest:
                 raw = st.mic_digest
             else:
-                raw = hashlib.new(mic_alg, st.mic_content).digest()
+                raw = hashlib.new(mic_alg, _mic_bytes(st)).digest()
             mic = base64.b64encode(raw).decode()
         return InboundResult(
             msg_id,
@@ -279,11 +293,13 @@ class NativeCodec:
                         raise DecryptionFailed("none of our certificates is valid now")
                     opened = cms_envelope.open_envelope(data, keys)
                     st.encrypted, st.cipher, st.key_enc = True, opened.cipher, opened.key_enc
-                    st.mic_content = opened.content
+                    st.mic_content, st.mic_canon = opened.content, True
                     h, body = mime.split_entity(opened.content)
                 elif kind == "compressed-data" and not st.compressed:
                     content = cms_envelope.decompress(data, self.max_size)
                     st.compressed = True
+                    if st.encrypted and not st.signed:  # RFC 5402 4.2: MIC over the uncompressed entity
+                        st.mic_content, st.mic_canon = content, True
                     h, body = mime.split_entity(content)
                 else:
                     raise MalformedMessage(f"unexpected S/MIME layer {kind!r}")
@@ -300,8 +316,9 @@ class NativeCodec:
                     mime.decode_body(sh, sb), candidates, partner.certificates, now
                 )
                 st.signed, st.digest, st.fingerprint = True, v.digest, certs.fingerprint(v.cert)
-                st.mic_content, st.mic_digest = v.content, v.content_digest
-                h, body = mime.split_entity(v.content)
+                signed = cast(bytes, v.content)
+                st.mic_content, st.mic_digest, st.mic_canon = signed, v.content_digest, False
+                h, body = mime.split_entity(signed)
             else:
                 return h, mime.decode_body(h, body)
         raise MalformedMessage("too many nested S/MIME layers")
