@@ -39,6 +39,7 @@ from gateway.edi.findings import Finding
 from gateway.edi.model import Group, Interchange, Transaction
 from gateway.edi.split import single_bytes
 from gateway.edi.writer import write
+from gateway.edi.x12_parse import drop_stepwise
 from gateway.mapping.translate import source_block
 from gateway.pipeline import lifecycle
 from gateway.pipeline.catalog import Catalog
@@ -48,6 +49,7 @@ from gateway.rules.validate import transaction_version
 log = structlog.get_logger(__name__)
 ACK_TYPES = {"997", "999", "CONTRL", "TA1"}
 FREEZE_OVER = 1 << 20  # items from this size on are processed with their parse tree frozen (see _parse)
+MAX_OPEN = 192  # descriptors a batch holds before an item's outputs so far are committed (big items)
 
 
 def partner_queue(partner_id: str) -> str:
@@ -88,12 +90,29 @@ class InboundProcessor:
         self.catalog = catalog or Catalog(config)
         self.now = now
         self._frozen = False
+        self._big: ParseResult | None = None
+        self._b: Any = _NO_BATCH
 
     # -- one item ---------------------------------------------------------------------------------
     def process(self, item_id: str) -> Report:
+        """Process one item (in ``work/``). Its outputs are staged in one batch and made durable
+        together, in one round, before the item moves on (see :mod:`gateway.store.batch`)."""
+        self._b = self.store.batch()
         try:
             return self._process(item_id)
+        except BaseException:
+            try:  # keep what was queued before the error, as when each output was its own write
+                self._b.commit()
+            except Exception:
+                log.exception("pipeline_partial_commit_failed", item_id=item_id)
+            raise
         finally:
+            self._b = _NO_BATCH
+            if self._big is not None:  # a big parse tree, freed a piece at a time
+                for ic in self._big.interchanges:
+                    for g in ic.groups:
+                        drop_stepwise(g.transactions, 64)
+                self._big = None
             if self._frozen:  # the item's parse tree is gone with _process's frame
                 gc.unfreeze()
                 self._frozen = False
@@ -115,6 +134,7 @@ class InboundProcessor:
             self._frozen = True
         finally:
             gc.enable()
+        self._big = result
         return result
 
     def _process(self, item_id: str) -> Report:
@@ -144,19 +164,21 @@ class InboundProcessor:
             # A broken envelope that let nothing through is not remembered: the partner's corrected
             # resend under the same control number must be processed, not dropped as a duplicate.
             if not again and (len(report.documents) > queued or not _envelope_errors(result, ici)):
-                self.store.record_interchange(partner.id, ic.sender, ic.control_number, item_id, self.now())
+                self._b.record_interchange(partner.id, ic.sender, ic.control_number, item_id, self.now())
         if report.duplicates == len(result.interchanges):
             report.reason = "duplicate interchange: already received, not processed again"
         t0 = time.perf_counter()
-        self.store.move(item_id, "done", report.reason or f"{len(report.documents)} document(s), "
-                        f"{len(report.rejected)} rejected transaction(s)")
+        self._b.move(item_id, "done", report.reason or f"{len(report.documents)} document(s), "
+                     f"{len(report.rejected)} rejected transaction(s)")
+        self._b.commit()  # outputs, events, control numbers and the new meta: one round; then the move
         report.timings.store += time.perf_counter() - t0
         bound.info("item_processed", documents=len(report.documents), rejected=len(report.rejected),
                    acks=len(report.acks), duplicates=report.duplicates)
         return report
 
     def _fail(self, report: Report, reason: str) -> Report:
-        self.store.fail(report.item_id, reason)
+        self._b.fail(report.item_id, reason)
+        self._b.commit()
         report.state, report.reason = "failed", reason
         log.error("item_failed", item_id=report.item_id, reason=reason)
         return report
@@ -164,7 +186,7 @@ class InboundProcessor:
     def _duplicate(self, partner: Partner, ic: Interchange, item_id: str, window: timedelta, bound: Any) -> bool:
         earlier = self.store.duplicate_interchange(partner.id, ic.sender, ic.control_number, window, self.now())
         if earlier and earlier != item_id:
-            self.store.record("interchange.duplicate", partner=partner.id, item_id=item_id,
+            self._b.record("interchange.duplicate", partner=partner.id, item_id=item_id,
                               keys={"sender": ic.sender, "control_number": ic.control_number},
                               data={"first_item": earlier})
             bound.warning("duplicate_interchange", sender=ic.sender, control_number=ic.control_number,
@@ -242,7 +264,7 @@ class InboundProcessor:
             for name in route.rules:
                 try:
                     pack = self.catalog.pack(name)
-                    findings += [_at(f, where) for f in pack.check(doc, self.store.index, self.now(), partner.timezone)]
+                    findings += [_at(f, where) for f in pack.check(doc, self._b.index, self.now(), partner.timezone)]
                 except Exception as exc:
                     findings.append(Finding("rules_failed", f"rule pack {name} failed: {exc}", level="transaction",
                                             **where))
@@ -264,20 +286,36 @@ class InboundProcessor:
                         item_id: str, report: Report) -> None:
         doc["doc_id"] = doc_id
         doc.setdefault("received_at", self.now().isoformat(timespec="microseconds"))
-        if self.store.index.document(doc_id) is not None:  # processed before a crash: already queued
-            report.documents.append(doc_id)
-            return
+        indexed = self._b.index.document(doc_id) is not None
+        if indexed:  # processed before a crash: queue again only what did not become durable
+            destinations = self._unqueued(doc_id, destinations)
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
         for dest in destinations:
             queue = partner_queue(partner.id) if dest == "partner" else dest
             key = f"{doc_id}:{dest}"
-            out = self.store.spool.put(f"out/{queue}", body, {
+            out = self._b.put(f"out/{queue}", body, {
                 "partner": partner.id, "doc_id": doc_id, "document": doc.get("document"), "idempotency_key": key,
                 "content_type": "application/json", "source_item": item_id})
-            self.store.schedule_delivery(out, queue, key)
-        self.store.index_document(doc, item_id)
-        lifecycle.advance(self.store, doc)
+            self._b.schedule_delivery(out, queue, key)
+        if not indexed:
+            self._b.index_document(doc, item_id)
+        lifecycle.advance(self._b, doc)
         report.documents.append(doc_id)
+        if self._b.open_files >= MAX_OPEN:  # a big item: commit what is staged so far
+            self._b.commit()
+
+    def _unqueued(self, doc_id: str, destinations: tuple[str, ...]) -> tuple[str, ...]:
+        """The destinations of an indexed document with no durable delivery item: a crash can leave
+        the ``document.indexed`` event on disk without the items of the same round."""
+        found = {}
+        for row in self.store.index.deliveries_for_doc(doc_id):
+            found[str(row.get("idempotency_key"))] = row
+        missing = []
+        for dest in destinations:
+            row = found.get(f"{doc_id}:{dest}")
+            if row is None or (row["state"] != "delivered" and self.store.spool.find(row["item_id"]) is None):
+                missing.append(dest)
+        return tuple(missing)
 
     def _park(self, partner: Partner, ic: Interchange, g: Group, t: Transaction, item_id: str, doc_id: str,
               findings: list[Finding], report: Report, reject: bool) -> None:
@@ -286,11 +324,11 @@ class InboundProcessor:
             payload = single_bytes(ic, g, t)
         except ValueError:
             payload = json.dumps({"transaction": t.segments}, default=str).encode()
-        parked = self.store.spool.put("failed", payload, {
+        parked = self._b.put("failed", payload, {
             "partner": partner.id, "transport": "pipeline", "source_item": item_id, "doc_id": doc_id,
             "transaction_type": t.type, "transaction_control": t.control_number, "reason": reasons,
             "findings": [f.to_dict() for f in findings]})
-        self.store.record("transaction.rejected" if reject else "transaction.parked", partner=partner.id,
+        self._b.record("transaction.rejected" if reject else "transaction.parked", partner=partner.id,
                           item_id=parked, keys={"doc_id": doc_id, "transaction_type": t.type,
                                                 "control_number": t.control_number},
                           data={"source_item": item_id, "reason": reasons, "rejected_in_ack": reject})
@@ -316,18 +354,18 @@ class InboundProcessor:
             if policy == "contrl" and not all(t.type in ACK_TYPES for t in ic.transactions()):
                 builds.append(("CONTRL", build_contrl))
         for kind, build in builds:
-            kw: dict[str, Any] = {"control_numbers": self.store.control_numbers, "partner": partner.id}
+            kw: dict[str, Any] = {"control_numbers": self._b.control_numbers, "partner": partner.id}
             if kind != "TA1":
                 kw["extra"] = extra
             ack = build(result, ici, **kw)
             if ack is None:
                 continue
-            out = self.store.spool.put(f"out/{partner_queue(partner.id)}", write(ack), {
+            out = self._b.put(f"out/{partner_queue(partner.id)}", write(ack), {
                 "partner": partner.id, "document": "functional_ack", "ack_kind": kind, "source_item": item_id,
                 "doc_id": f"{item_id}-{ici}-{kind}", "idempotency_key": f"{item_id}-{ici}-{kind}",
                 "content_type": "application/edi-x12" if ic.standard == "x12" else "application/edifact",
                 "filename": f"{kind.lower()}-{ic.control_number}.edi"})
-            self.store.schedule_delivery(out, partner_queue(partner.id), f"{item_id}-{ici}-{kind}")
+            self._b.schedule_delivery(out, partner_queue(partner.id), f"{item_id}-{ici}-{kind}")
             report.acks.append(out)
             bound.info("ack_queued", kind=kind, interchange=ic.control_number, ack_item=out)
 
@@ -339,11 +377,19 @@ class InboundProcessor:
                      "group_control": status.group_control, "transaction_control": status.transaction_control,
                      "transaction_type": status.transaction_type, "codes": status.codes}
             report.acknowledged.append(entry)
-            self.store.record("ack.received", partner=partner.id,
+            self._b.record("ack.received", partner=partner.id,
                               keys={"group_control": status.group_control,
                                     "transaction_control": status.transaction_control},
                               data=entry)
             bound.info("ack_received", **{k: v for k, v in entry.items() if v})
+
+
+class _NoBatch:
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("store writes happen only while an item is processed")
+
+
+_NO_BATCH = _NoBatch()
 
 
 def _envelope_errors(result: ParseResult, ici: int) -> bool:

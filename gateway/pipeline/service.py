@@ -22,6 +22,7 @@ from gateway.service import metrics
 
 log = structlog.get_logger(__name__)
 PHASES = ("parse", "validate", "map", "rules", "store")
+KICK_EVERY = 8  # items processed between two nudges of the delivery service during a long drain
 metrics.describe("acorn_pipeline_seconds_total", "counter",
                  "pipeline seconds: claim, item (whole processing), and within it parse, validate, map, rules, store")
 
@@ -81,14 +82,20 @@ class PipelineService(service.Service):
 
     def _drain(self) -> int:
         count = 0
-        while not self._stopping:
-            t0 = time.perf_counter()
-            item = self.store.spool.claim("in", "work")
-            if item is None:
-                break
-            metrics.inc("acorn_pipeline_seconds_total", time.perf_counter() - t0, phase="claim")
-            self.process_one(item.id)
-            count += 1
+        try:
+            while not self._stopping:
+                t0 = time.perf_counter()
+                # No round of its own: the claim becomes durable with the item's outputs (one round).
+                item = self.store.spool.take("in", "work")
+                if item is None:
+                    break
+                metrics.inc("acorn_pipeline_seconds_total", time.perf_counter() - t0, phase="claim")
+                self.process_one(item.id)
+                count += 1
+                if count % KICK_EVERY == 0 and self.after_batch is not None:
+                    self.reactor.callFromThread(self.after_batch)  # deliveries start while we go on
+        finally:
+            self.store.spool.group_commit.flush()  # the last item's move to done/ is durable before we idle
         return count
 
     def process_one(self, item_id: str) -> Report | None:

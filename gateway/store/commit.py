@@ -20,11 +20,12 @@ from gateway.store import fsio
 
 
 class _Round:
-    __slots__ = ("dirs", "done", "error", "files")
+    __slots__ = ("dirs", "done", "error", "files", "owned")
 
     def __init__(self) -> None:
         self.files: dict[str, int] = {}  # path -> open descriptor (one per file is enough)
         self.dirs: dict[str, None] = {}
+        self.owned: list[int] = []  # descriptors handed over with defer(): closed after the round
         self.done = False
         self.error: OSError | None = None
 
@@ -65,6 +66,7 @@ class GroupCommit:
         except OSError as exc:
             rnd.error = fsio._wrap(exc)
         finally:
+            fsio.close_all(rnd.owned)
             with self._cv:
                 rnd.done = True
                 self._busy = False
@@ -73,7 +75,33 @@ class GroupCommit:
         if rnd.error is not None:
             raise rnd.error
 
+    def defer(self, files: Mapping[str, int], dirs: Iterable[str] = ()) -> None:
+        """Add ``files`` (path -> open descriptor, closed by the round) and ``dirs`` to the next round
+        without waiting for it: for effects that need to become durable soon but that nobody waits on
+        (an item's move to ``done/`` once its outputs are durable). Any later :meth:`sync` or
+        :meth:`flush` carries them."""
+        with self._cv:
+            rnd = self._next
+            for path, fd in files.items():
+                if path in rnd.files:
+                    rnd.owned.append(fd)
+                else:
+                    rnd.files[path] = fd
+                    rnd.owned.append(fd)
+            rnd.dirs.update(dict.fromkeys(dirs))
+
+    def pending(self) -> bool:
+        """Whether the next round has anything to make durable."""
+        with self._cv:
+            return bool(self._next.files or self._next.dirs)
+
+    def flush(self) -> None:
+        """Run a round now if anything is waiting for one (deferred effects)."""
+        if self.pending():
+            self.sync({})
+
     def close(self) -> None:
+        self.flush()
         with self._cv:
             if self._fs_fd >= 0:
                 os.close(self._fs_fd)

@@ -138,6 +138,23 @@ class Index:
                     return  # applied already (catch-up after a crash)
             handler(ev, ev.get("keys") or {}, ev.get("data") or {}, body)
 
+    def apply_many(self, events: list[tuple[dict[str, Any], dict[str, Any] | None]],
+                   marks: list[int] | tuple[int, ...] = ()) -> None:
+        """Project several audit events in one transaction (one commit for a batch), and record
+        ``marks``: events whose effect the index wrote itself (control-number allocations). On an
+        SQLite error nothing of the batch is applied and the error is raised."""
+        with self.lock, self.db.atomic():
+            for seq in marks:
+                self.db.execute("INSERT OR IGNORE INTO applied_events (seq) VALUES (?)", (seq,))
+            for ev, body in events:
+                handler = getattr(self, "_on_" + ev["event"].replace(".", "_"), None)
+                if handler is None:
+                    continue
+                cur = self.db.execute("INSERT OR IGNORE INTO applied_events (seq) VALUES (?)", (ev["seq"],))
+                if cur.rowcount == 0:
+                    continue
+                handler(ev, ev.get("keys") or {}, ev.get("data") or {}, body)
+
     def mark_applied(self, seq: int) -> None:
         """Record an audited event whose effect the index wrote itself (a control-number allocation)."""
         with self.lock, self.db.atomic():
@@ -352,13 +369,18 @@ class Index:
         )
 
     # -- control numbers -------------------------------------------------------------------
-    def allocate_control_number(self, partner: str, level: str, limit: int, at: str) -> tuple[int, int]:
+    def allocate_control_number(
+        self, partner: str, level: str, limit: int, at: str, synced: bool = True
+    ) -> tuple[int, int]:
         """Take the next number for (partner, level) in one transaction; return (value, allocations).
 
         This commit is synced (``synchronous=FULL``) whatever the index's mode: a number handed out
-        must survive a power cut even before its audit event is written.
+        must survive a power cut even before its audit event is written. ``synced=False`` is for a
+        caller that hands the number out only after its audit event is durable (a batch: the
+        document carrying it becomes visible after the round that syncs the event; after a power
+        cut the catch-up from the trail restores the counter).
         """
-        with self.lock, _synchronous(self, "FULL"), self.db.atomic():
+        with self.lock, _synchronous(self, "FULL" if synced else self.synchronous), self.db.atomic():
             row = self.db.execute(
                 "SELECT value, allocations FROM control_numbers WHERE partner = ? AND level = ?",
                 (partner, level),

@@ -74,7 +74,10 @@ def recover(spool: Spool, unclean: bool, run_started: str = "") -> RecoveryRepor
     for item_id in spool.list("work"):
         it = spool.item(item_id)
         history = it.meta.get("history", [])
-        back = history[-2]["state"] if len(history) >= 2 and history[-2]["state"] != "work" else "in"
+        if it.meta.get("state") not in (None, "work"):  # taken without a meta rewrite (Spool.take)
+            back = str(it.meta["state"])
+        else:
+            back = history[-2]["state"] if len(history) >= 2 and history[-2]["state"] != "work" else "in"
         spool.move(item_id, back, "requeued after restart")
         rep.requeued.append(item_id)
     spool.group_commit.sync({}, [spool.dir(s) for s in spool.states()])

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,26 @@ class Staged:
             fsio._unlink_quiet(p)
 
 
+@dataclass(slots=True)
+class StagedMove:
+    """A move whose new meta is written (not yet durable) and whose renames wait for
+    :meth:`Spool.finish_move`, once the meta has been made durable in a round."""
+
+    item: SpoolItem
+    to_state: str
+    meta: dict[str, Any]
+    tmp_meta: str
+    fd: int
+
+    @property
+    def dst_dir(self) -> str:
+        return os.path.dirname(self.tmp_meta)
+
+    def abort(self) -> None:
+        fsio.close_all([self.fd])
+        fsio._unlink_quiet(self.tmp_meta)
+
+
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -87,6 +108,7 @@ class Spool:
         self.root = os.path.abspath(root)
         self.sync = sync
         self._move_lock = threading.Lock()
+        self._hidden: set[str] = set()  # staged, not yet durable: not listed (see stage_put)
         os.makedirs(self.root, exist_ok=True)
         for state in BASE_STATES:
             os.makedirs(self.dir(state), exist_ok=True)
@@ -151,6 +173,7 @@ class Spool:
         """
         d = self._ensure(state)
         item_id = new_id()
+        self._hidden.add(item_id)  # list() must not hand it to a worker before it is durable
         full = self._new_meta(item_id, state, meta, len(payload), hashlib.sha256(payload).hexdigest())
         tmp_payload = os.path.join(d, fsio.TMP_PREFIX + item_id)
         tmp_meta = tmp_payload + META_SUFFIX
@@ -168,6 +191,7 @@ class Spool:
             os.rename(tmp_payload, final)
         except BaseException:
             staged.abort()  # a put that fails leaves nothing behind
+            self._hidden.discard(item_id)
             raise
         return staged
 
@@ -175,6 +199,7 @@ class Spool:
         """Like :meth:`stage_put`, moving the file at ``path`` in."""
         d = self._ensure(state)
         item_id = new_id()
+        self._hidden.add(item_id)
         final = os.path.join(d, item_id)
         tmp_meta = os.path.join(d, fsio.TMP_PREFIX + item_id + META_SUFFIX)
         src = os.path.abspath(path)
@@ -206,8 +231,13 @@ class Spool:
                 staged.files[final] = os.open(final, os.O_RDONLY | os.O_CLOEXEC)
         except BaseException:
             staged.abort()
+            self._hidden.discard(item_id)
             raise
         return staged
+
+    def reveal(self, item_ids: Iterable[str]) -> None:
+        """List staged items again (their round ended: durable, or removed)."""
+        self._hidden.difference_update(item_ids)
 
     def commit(self, staged: Staged, extra: dict[str, int] | None = None) -> None:
         """Make a staged item durable (plus the ``extra`` open files, e.g. an audit line), sharing one
@@ -220,6 +250,7 @@ class Spool:
             raise
         finally:
             staged.close()
+            self._hidden.discard(staged.item_id)
 
     def _copy_in(self, src: str, final: str) -> None:
         tmp = os.path.join(os.path.dirname(final), fsio.TMP_PREFIX + os.path.basename(final))
@@ -234,9 +265,11 @@ class Spool:
         """Ids of the items in ``state``, oldest first."""
         d = self.dir(state)
         try:
-            return sorted(n for n in os.listdir(d) if is_id(n))
+            names = os.listdir(d)
         except FileNotFoundError:
             return []
+        hidden = self._hidden
+        return sorted(n for n in names if is_id(n) and n not in hidden)
 
     def find(self, item_id: str) -> SpoolItem | None:
         if not is_id(item_id):
@@ -295,6 +328,71 @@ class Spool:
         self._commit.sync({}, dirs)
         return moved
 
+    def take(self, state_from: str = "in", state_to: str = "work") -> SpoolItem | None:
+        """Like :meth:`claim` without a durability round of its own and without rewriting the meta:
+        meta and payload are renamed as they are, and the two folders join the next round (the
+        caller's own, which must come before anything depends on the item being in ``state_to``).
+        A crash before that round leaves the item in ``state_from`` or ``state_to``; recovery puts
+        it back in ``state_from`` either way. The meta keeps ``state`` = ``state_from`` until the
+        item's next move, which records the claim in its history."""
+        with self._move_lock:
+            src_dir, dst_dir = self.dir(state_from), self._ensure(state_to)
+            for item_id in self.list(state_from):
+                src, dst = os.path.join(src_dir, item_id), os.path.join(dst_dir, item_id)
+                try:
+                    meta = read_meta(src + META_SUFFIX)
+                    os.rename(src + META_SUFFIX, dst + META_SUFFIX)
+                except FileNotFoundError:
+                    continue  # moved by another process (replay) meanwhile
+                try:
+                    os.rename(src, dst)
+                except FileNotFoundError:
+                    os.rename(dst + META_SUFFIX, src + META_SUFFIX)
+                    continue
+                self._commit.defer({}, [dst_dir, src_dir])
+                return SpoolItem(item_id, state_to, meta, dst)
+        return None
+
+    def stage_move(
+        self, item_id: str, to_state: str, note: str = "", update: dict[str, Any] | None = None
+    ) -> StagedMove:
+        """Write the meta an item will have in ``to_state`` (not yet durable); the caller makes its
+        descriptor durable in a round and then calls :meth:`finish_move`, or ``abort()``."""
+        it = self.item(item_id)
+        meta = self._moved_meta(it, to_state, note, update)
+        dst_dir = self._ensure(to_state)
+        tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
+        fd = fsio.create(tmp_meta, encode_meta(meta))
+        if self.sync == "fsync":
+            fsio.start_writeback(fd)
+        return StagedMove(it, to_state, meta, tmp_meta, fd)
+
+    def finish_move(self, staged: StagedMove) -> tuple[SpoolItem, list[str]]:
+        """The renames of a staged move whose meta is durable; returns the item and the folders whose
+        entries changed (for a later round)."""
+        it, dst_dir = staged.item, staged.dst_dir
+        dst = os.path.join(dst_dir, it.id)
+        with self._move_lock:
+            fsio.close_all([staged.fd])
+            os.rename(staged.tmp_meta, dst + META_SUFFIX)
+            try:
+                os.rename(it.path, dst)
+            except BaseException:
+                fsio._unlink_quiet(dst + META_SUFFIX)
+                raise
+            fsio._unlink_quiet(it.meta_path)
+        return SpoolItem(it.id, staged.to_state, staged.meta, dst), [dst_dir, os.path.dirname(it.path)]
+
+    @staticmethod
+    def _moved_meta(it: SpoolItem, to_state: str, note: str, update: dict[str, Any] | None) -> dict[str, Any]:
+        meta = dict(it.meta, **(update or {}))
+        history = list(it.meta.get("history", []))
+        if it.meta.get("state") not in (None, it.state):  # taken (see take): record the claim now
+            history.append({"state": it.state, "at": utcnow(), "note": "claimed"})
+        meta["state"] = to_state
+        meta["history"] = [*history, {"state": to_state, "at": utcnow(), "note": note}]
+        return meta
+
     def _move(
         self, it: SpoolItem, to_state: str, note: str, update: dict[str, Any] | None
     ) -> tuple[SpoolItem, list[str]]:
@@ -303,9 +401,7 @@ class Spool:
         dst_dir = self._ensure(to_state)
         if src_dir == dst_dir:
             return it, []
-        meta = dict(it.meta, **(update or {}))
-        meta["state"] = to_state
-        meta["history"] = [*it.meta.get("history", []), {"state": to_state, "at": utcnow(), "note": note}]
+        meta = self._moved_meta(it, to_state, note, update)
         dst = os.path.join(dst_dir, it.id)
         tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
         fd = fsio.create(tmp_meta, encode_meta(meta))

@@ -11,20 +11,24 @@ import json
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from gateway.store import fsio
 from gateway.store.audit import AuditLog, day_files
 from gateway.store.controlnumbers import ControlNumbers
+from gateway.store.events import EventWriter
 from gateway.store.ids import id_time
-from gateway.store.index import LIFECYCLE, Index, document_keys
+from gateway.store.index import Index
 from gateway.store.lock import SpoolLock
 from gateway.store.rebuild import CATCH_UP_WINDOW, catch_up
 from gateway.store.recovery import RecoveryReport, recover
 from gateway.store.spool import Spool, SpoolItem, Staged
 from gateway.transport.inbox import Received
+
+if TYPE_CHECKING:
+    from gateway.store.batch import Batch
 
 log = structlog.get_logger()
 DIRTY = ".open"
@@ -39,7 +43,7 @@ def _run_started(marker: str) -> str:
     return at.strftime("%Y%m%dT%H%M%S")
 
 
-class Store:
+class Store(EventWriter):
     def __init__(self, spool: Spool, index: Index, audit: AuditLog, lock: SpoolLock, node: str) -> None:
         self.spool, self.index, self.audit, self._lock, self.node = spool, index, audit, lock, node
         self.control_numbers = ControlNumbers(self)
@@ -263,85 +267,19 @@ class Store:
         return it
 
     # -- interchanges, messages, documents, deliveries ----------------------------------------
-    def record_interchange(
-        self,
-        partner: str,
-        sender: str,
-        control_number: str,
-        item_id: str | None,
-        received_at: datetime | None = None,
-    ) -> None:
-        data = (
-            {"received_at": received_at.astimezone(UTC).isoformat(timespec="microseconds")}
-            if received_at
-            else None
-        )
-        keys = {"sender": sender, "control_number": control_number}
-        self.record("interchange.received", partner=partner, keys=keys, item_id=item_id, data=data)
-
     def duplicate_interchange(
         self, partner: str, sender: str, control_number: str, window: timedelta, now: datetime | None = None
     ) -> str | None:
         since = (now or datetime.now(UTC)) - window
         return self.index.interchange_seen(partner, sender, control_number, since)
 
-    def index_document(
-        self, doc: dict[str, Any], item_id: str | None = None, state: str = "received"
-    ) -> None:
-        """Index a canonical document; without ``item_id`` its body goes into the audit event."""
-        if state not in LIFECYCLE:
-            raise ValueError(f"unknown lifecycle state {state!r}")
-        keys: dict[str, Any] = {"doc_id": doc["doc_id"], "document": doc["document"]}
-        found = document_keys(doc)
-        if len(found["po_number"]) == 1:
-            keys["po_number"] = found["po_number"][0]
-        elif found["po_number"]:
-            keys["po_numbers"] = found["po_number"]
-        for kind in ("shipment_id", "invoice_number"):
-            if found[kind]:
-                keys[kind] = found[kind][0]
-        if found["sscc"]:
-            keys["ssccs"] = found["sscc"]
-        data: dict[str, Any] = {"state": state}
-        if item_id is None:
-            data["document"] = doc
-        self.record(
-            "document.indexed", partner=doc["partner"], keys=keys, item_id=item_id, data=data, body=doc
-        )
+    def batch(self) -> Batch:
+        """A batch: puts, events and moves staged now and made durable together by its ``commit``."""
+        from gateway.store.batch import Batch
 
-    def set_document_state(self, doc_id: str, state: str) -> None:
-        if state not in LIFECYCLE:
-            raise ValueError(f"unknown lifecycle state {state!r}")
-        row = self.index.document(doc_id)
-        if row is None:
-            raise KeyError(f"no document {doc_id!r}")
-        self.record("document.state", partner=row["partner"], keys={"doc_id": doc_id}, data={"state": state})
-
-    def message_sent(self, partner: str, message_id: str, item_id: str | None) -> None:
-        self.record("message.sent", partner=partner, keys={"message_id": message_id}, item_id=item_id)
+        return Batch(self)
 
     def mdn_received(self, partner: str, message_id: str, status: str) -> dict[str, Any] | None:
         """Record an MDN; return the outbound message it answers (``None`` if unknown)."""
         self.record("mdn.received", partner=partner, keys={"message_id": message_id}, data={"status": status})
         return self.index.message(partner, message_id, "out")
-
-    def schedule_delivery(
-        self, item_id: str, destination: str, idempotency_key: str, next_retry_at: datetime | None = None
-    ) -> None:
-        data = {"destination": destination, "idempotency_key": idempotency_key}
-        if next_retry_at:
-            data["next_retry_at"] = next_retry_at.astimezone(UTC).isoformat(timespec="microseconds")
-        self.record("delivery.scheduled", item_id=item_id, data=data)
-
-    def delivery_attempted(
-        self,
-        item_id: str,
-        destination: str,
-        ok: bool,
-        error: str | None = None,
-        next_retry_at: datetime | None = None,
-    ) -> None:
-        data: dict[str, Any] = {"destination": destination, "ok": ok, "error": error, "next_retry_at": None}
-        if next_retry_at and not ok:
-            data["next_retry_at"] = next_retry_at.astimezone(UTC).isoformat(timespec="microseconds")
-        self.record("delivery.attempted", item_id=item_id, data=data)

@@ -22,6 +22,7 @@ from gateway.config import Destination, GatewayConfig
 from gateway.service import metrics
 from gateway.service.alerts import Alerts
 from gateway.transport.delivery import senders
+from gateway.transport.delivery.completions import Completions
 from gateway.transport.delivery.policy import Backoff, Outcome
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,7 @@ class DeliveryService(service.Service):
         self._loop: task.LoopingCall | None = None
         self._ticking = False
         self._tick_again = False
+        self.completions = Completions(store)
         self.reconfigure(config)
 
     # -- configuration --------------------------------------------------------------------------
@@ -147,7 +149,7 @@ class DeliveryService(service.Service):
                          attempt=attempt, idempotency_key=parcel.idempotency_key)
         metrics.inc("acorn_delivery_attempts_total", destination=name, outcome="ok" if outcome.ok else "failed")
         if outcome.ok:
-            await threads.deferToThread(self._done, item_id, name)
+            await self.completions.delivered(item_id, name)
             bound.info("delivered", seconds=round(elapsed, 4), status=outcome.status)
             self._forget(key)
             self.failures_in_row[name] = 0
@@ -168,9 +170,9 @@ class DeliveryService(service.Service):
             self._forget(key)
             return
         delay = self.backoff.delay(attempt, self.rng)
-        self.next_at[key] = self.reactor.seconds() + delay
         retry_at = datetime.now(UTC) + timedelta(seconds=delay)
         await threads.deferToThread(self.store.delivery_attempted, item_id, name, False, outcome.detail, retry_at)
+        self.next_at[key] = self.reactor.seconds() + delay  # counted from when the failure is on record
         bound.warning("delivery_retry", error=outcome.detail, retry_in=round(delay, 3))
 
     def _forget(self, key: str) -> None:
