@@ -110,7 +110,7 @@ def _parse_quoted(main: str, rest: str) -> tuple[str, tuple[tuple[str, str], ...
     return main.strip().lower(), tuple(params.items())
 
 
-def _delimiter(boundary: str) -> bytes:
+def delimiter(boundary: str) -> bytes:
     if not boundary or len(boundary) > 200 or not boundary.isascii():
         raise MalformedMessage("multipart without a usable boundary")
     return b"--" + boundary.encode("ascii")
@@ -119,7 +119,7 @@ def _delimiter(boundary: str) -> bytes:
 def split_multipart(body: bytes, boundary: str) -> list[bytes]:
     """The parts of a multipart body, each exactly as sent (headers and content, without the CRLF that
     belongs to the next delimiter)."""
-    delim = _delimiter(boundary)
+    delim = delimiter(boundary)
     close = body.rfind(delim + b"--")
     if close < 0:
         raise MalformedMessage("multipart without its closing delimiter")
@@ -148,7 +148,7 @@ def split_multipart(body: bytes, boundary: str) -> list[bytes]:
 def split_signed(body: bytes, boundary: str) -> tuple[bytes, bytes]:
     """The two parts of a multipart/signed body. Both delimiters after the first are searched from
     the end, so a large signed part is never scanned."""
-    delim = _delimiter(boundary)
+    delim = delimiter(boundary)
     close = body.rfind(b"\n" + delim + b"--")
     if close < 0:
         raise MalformedMessage("multipart/signed without its closing delimiter")

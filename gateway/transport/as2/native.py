@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -19,6 +19,7 @@ import structlog
 
 from gateway.transport.as2 import as2headers, certs, cms_envelope, cms_signed, mime
 from gateway.transport.as2.algorithms import cipher_for, micalg_token
+from gateway.transport.as2.cms_signed import Digestible
 from gateway.transport.as2.codec import (
     DEFAULT_MAX_SIZE,
     InboundResult,
@@ -38,11 +39,15 @@ from gateway.transport.as2.native_mdn import build_mdn, parse_mdn
 from gateway.transport.as2.profiles import LocalIdentity, PartnerProfile, utcnow
 
 log = structlog.get_logger()
-_PKCS7_MIME = ("application/pkcs7-mime", "application/x-pkcs7-mime")
-_MAX_LAYERS = 6
+Peel = Callable[
+    [mime.Headers, LocalIdentity, PartnerProfile, "State", datetime],
+    "tuple[mime.Headers, bytes | Digestible]",
+]
+PKCS7_MIME = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+MAX_LAYERS = 6
 
 
-def _smime_kind(params: dict[str, str], data: bytes) -> str:
+def smime_kind(params: dict[str, str], data: bytes) -> str:
     kind = params.get("smime-type", "").lower()
     if kind:
         return kind
@@ -55,7 +60,9 @@ def _smime_kind(params: dict[str, str], data: bytes) -> str:
 
 
 @dataclass(slots=True)
-class _State:
+class State:
+    """What peeling the layers found (and what the MIC covers)."""
+
     signed: bool = False
     encrypted: bool = False
     compressed: bool = False
@@ -63,15 +70,15 @@ class _State:
     key_enc: str | None = None
     digest: str | None = None
     fingerprint: str | None = None
-    mic_content: bytes | None = None
+    mic_content: bytes | Digestible | None = None
     mic_digest: bytes | None = None  # precomputed hash of mic_content under ``digest``
     mic_canon: bool = False  # mic_content is a decrypted entity: hash its canonical form
 
 
-def _mic_bytes(st: _State) -> bytes:
+def _mic_bytes(st: State) -> bytes:
     """What the MIC covers (RFC 4130 7.3.1): the signed entity as signed, the decrypted entity in
     canonical form, or the content."""
-    assert st.mic_content is not None
+    assert isinstance(st.mic_content, bytes)
     if not st.mic_canon:
         return st.mic_content
     try:
@@ -204,12 +211,49 @@ class NativeCodec:
         is_duplicate: IsDuplicate,
         now: datetime | None = None,
     ) -> InboundResult:
+        return self.parse_with(
+            headers,
+            lambda h, local, partner, st, now: self._peel(h, body, local, partner, st, now),
+            resolve=resolve,
+            is_duplicate=is_duplicate,
+            now=now,
+        )
+
+    def parse_file(
+        self,
+        headers: Mapping[str, str],
+        path: str,
+        *,
+        resolve: Resolve,
+        is_duplicate: IsDuplicate,
+        out_dir: str,
+        now: datetime | None = None,
+    ) -> tuple[InboundResult, str | None]:
+        """``parse_message`` for a body in a file, a chunk at a time (``native_file.parse_file``):
+        the result without payload, and the path of the payload file written in ``out_dir``."""
+        from gateway.transport.as2.native_file import parse_file
+
+        return parse_file(
+            self, headers, path, resolve=resolve, is_duplicate=is_duplicate, out_dir=out_dir, now=now
+        )
+
+    def parse_with(
+        self,
+        headers: Mapping[str, str],
+        peel: Peel,
+        *,
+        resolve: Resolve,
+        is_duplicate: IsDuplicate,
+        now: datetime | None = None,
+    ) -> InboundResult:
+        """``parse_message`` with the layers peeled by ``peel`` (in memory, or from a file by
+        ``native_file``); a payload that is not ``bytes`` stays out of the result."""
         now = now or utcnow()
         h = as2headers.lower(headers)
         msg_id = as2headers.message_id(h)
         as2_from, as2_to = as2headers.as2_ids(h)
         request = as2headers.mdn_request(h)
-        st = _State()
+        st = State()
         local = partner = payload = filename = ctype = warning = error = None
         detail = ""
         try:
@@ -221,14 +265,15 @@ class NativeCodec:
             local, partner = found
             if not msg_id:
                 raise MalformedMessage("Message-ID header missing")
-            payload_h, content = self._peel(h, body, local, partner, st, now)
+            payload_h, content = peel(h, local, partner, st, now)
             if partner.require_signed and not st.signed:
                 raise InsufficientSecurity(
                     "the partner profile requires signed messages; this one is not signed"
                 )
             if st.mic_content is None:
                 st.mic_content = content
-            payload, filename, ctype = content, as2headers.filename_from(payload_h), payload_h.ctype()[0]
+            payload = content if isinstance(content, bytes) else None
+            filename, ctype = as2headers.filename_from(payload_h), payload_h.ctype()[0]
             warning = "duplicate-document" if is_duplicate(msg_id) else None
         except As2Error as e:
             error, detail = e.disposition, str(e)
@@ -240,8 +285,10 @@ class NativeCodec:
             mic_alg, token = as2headers.choose_micalg(request, st.digest)
             if st.mic_digest is not None and mic_alg == st.digest:
                 raw = st.mic_digest
-            else:
+            elif isinstance(st.mic_content, bytes):
                 raw = hashlib.new(mic_alg, _mic_bytes(st)).digest()
+            else:
+                raw = st.mic_content.digest(mic_alg)
             mic = base64.b64encode(raw).decode()
         return InboundResult(
             msg_id,
@@ -274,19 +321,19 @@ class NativeCodec:
         body: bytes,
         local: LocalIdentity,
         partner: PartnerProfile,
-        st: _State,
+        st: State,
         now: datetime,
     ) -> tuple[mime.Headers, bytes]:
         ctype, params = h.ctype()
-        if partner.require_encrypted and ctype not in _PKCS7_MIME:
+        if partner.require_encrypted and ctype not in PKCS7_MIME:
             raise InsufficientSecurity(
                 "the partner profile requires encrypted messages; this one is not encrypted"
             )
-        for _ in range(_MAX_LAYERS):
+        for _ in range(MAX_LAYERS):
             ctype, params = h.ctype()
-            if ctype in _PKCS7_MIME:
+            if ctype in PKCS7_MIME:
                 data = mime.decode_body(h, body)
-                kind = _smime_kind(params, data)
+                kind = smime_kind(params, data)
                 if kind == "enveloped-data" and not (st.encrypted or st.signed):
                     keys = certs.valid_keys(local.keys, now)
                     if not keys:

@@ -58,24 +58,31 @@ def receive_job(
     out_dir: str | None,
     max_size: int,
 ) -> Received:
-    """Parse one inbound message (``body`` bytes, or the path of a file holding them) and build its MDN."""
+    """Parse one inbound message (``body`` bytes, or the path of a file holding them) and build its MDN.
+    A codec that reads files (native) never holds a file body whole; the payload comes back as a file
+    in ``out_dir`` either way when the body came as a file."""
     codec = _codec(codec_name, max_size)
-    if isinstance(body, str):
-        with open(body, "rb") as fh:
-            data = fh.read()
-    else:
-        data = body
     started = time.perf_counter()
 
     def resolve(f: str, t: str) -> tuple[LocalIdentity, PartnerProfile] | None:
         return (local, partner) if (f, t) == (partner.as2_id, local.as2_id) else None
 
-    result: InboundResult = codec.parse_message(
-        headers, data, resolve=resolve, is_duplicate=lambda _: duplicate
-    )
-    del data
-    parsed = time.perf_counter()
     path = None
+    if isinstance(body, str) and out_dir is not None and hasattr(codec, "parse_file"):
+        # a large body: read, decrypted and hashed a chunk at a time, the payload written to a file
+        result, path = codec.parse_file(
+            headers, body, resolve=resolve, is_duplicate=lambda _: duplicate, out_dir=out_dir
+        )
+        parsed = time.perf_counter()
+    else:
+        if isinstance(body, str):
+            with open(body, "rb") as fh:
+                data = fh.read()
+        else:
+            data = body
+        result = codec.parse_message(headers, data, resolve=resolve, is_duplicate=lambda _: duplicate)
+        del data
+        parsed = time.perf_counter()
     if result.payload is not None and out_dir is not None:
         fd, path = tempfile.mkstemp(dir=out_dir, prefix="as2-payload-")
         with os.fdopen(fd, "wb") as fh:
