@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
 from cryptography.hazmat.primitives.ciphers import modes
 
-from gateway.transport.as2 import der
+from gateway.transport.as2 import der, filebuf
 from gateway.transport.as2.algorithms import (
     CIPHER_BY_OID,
     DIGEST_BY_OID,
@@ -30,7 +30,7 @@ from gateway.transport.as2.algorithms import (
     hash_for,
 )
 from gateway.transport.as2.errors import DecompressionFailed, DecryptionFailed
-from gateway.transport.as2.filebuf import CHUNK, FileView, read_ranges
+from gateway.transport.as2.filebuf import FileView, read_ranges
 from gateway.transport.as2.profiles import KeyPair, cert_facts
 
 _OAEP_SHA1 = der.seq(der.enc_oid(RSAES_OAEP), der.seq())  # RFC 4055 default parameters (SHA-1)
@@ -308,7 +308,7 @@ def decompress_file(view: FileView, limit: int, out: BinaryIO) -> int:
     try:
         for chunk in read_ranges(view.fd, ranges):
             while chunk and not inflater.eof:
-                data = inflater.decompress(chunk, CHUNK)
+                data = inflater.decompress(chunk, filebuf.CHUNK)
                 written += len(data)
                 if written > limit:
                     raise DecompressionFailed(f"decompressed content exceeds {limit} bytes")

@@ -69,12 +69,13 @@ class FileView:
     def sub(self, a: int, b: int) -> FileView:
         return FileView(self.fd, self.start + a, self.start + b)
 
-    def chunks(self, a: int = 0, b: int | None = None, size: int = CHUNK) -> Iterator[bytes]:
+    def chunks(self, a: int = 0, b: int | None = None, size: int | None = None) -> Iterator[bytes]:
         return read_ranges(self.fd, [(self.start + a, self.start + (len(self) if b is None else b))], size)
 
 
-def read_ranges(fd: int, ranges: Sequence[tuple[int, int]], size: int = CHUNK) -> Iterator[bytes]:
-    """The bytes of absolute file ranges, in chunks of at most ``size``."""
+def read_ranges(fd: int, ranges: Sequence[tuple[int, int]], size: int | None = None) -> Iterator[bytes]:
+    """The bytes of absolute file ranges, in chunks of at most ``size`` (default ``CHUNK``)."""
+    size = size or CHUNK
     for a, b in ranges:
         pos = a
         while pos < b:
@@ -133,19 +134,57 @@ def canonical_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def b64_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Base64 decoding (characters outside the alphabet skipped, as ``binascii.a2b_base64`` does)."""
-    carry = b""
+    """Base64 decoding a chunk at a time, exactly as ``binascii.a2b_base64`` decodes the whole: bytes
+    outside the alphabet skipped, a ``=`` that cannot end a quad ignored, and nothing read after the
+    first complete padding."""
+    pending = b""  # alphabet characters not yet decoded (fewer than 4) and, at its end, a '=' run
     try:
         for c in chunks:
-            clean = carry + c.translate(None, _NOT_B64)
-            n = len(clean) - len(clean) % 4
-            carry = clean[n:]
+            data = pending + c.translate(None, _NOT_B64)
+            if b"=" in data:
+                out, pending, done = _pads(data, final=False)
+                if out:
+                    yield out
+                if done:
+                    return
+                continue
+            n = len(data) - len(data) % 4
+            pending = data[n:]
             if n:
-                yield binascii.a2b_base64(clean[:n])
-        if carry:
-            yield binascii.a2b_base64(carry)
+                yield binascii.a2b_base64(data[:n])
+        out, pending, _ = _pads(pending, final=True)
+        if out:
+            yield out
+        if pending:
+            binascii.a2b_base64(pending)  # raises the error the whole body would
     except binascii.Error as e:
         raise MalformedMessage(f"bad base64 body: {e}") from None
+
+
+def _pads(data: bytes, final: bool) -> tuple[bytes, bytes, bool]:
+    """Resolve the '=' in ``data``: (decoded bytes, what is left pending, padding complete)."""
+    alpha: list[bytes] = []
+    count = pos = 0
+    while (i := data.find(b"=", pos)) >= 0:
+        alpha.append(data[pos:i])
+        count += i - pos
+        j = i
+        while j < len(data) and data[j] == 0x3D:
+            j += 1
+        if j == len(data) and not final:  # the run may go on in the next chunk
+            break
+        q = count % 4
+        if q >= 2 and j - i >= 4 - q:  # a complete pad sequence ends the data
+            text = b"".join(alpha)
+            return binascii.a2b_base64(text + b"=" * (4 - q)), b"", True
+        pos = j  # a '=' that cannot end this quad is ignored
+    else:
+        i = len(data)
+        alpha.append(data[pos:])
+        count += len(data) - pos
+    text = b"".join(alpha)
+    n = count - count % 4
+    return binascii.a2b_base64(text[:n]) if n else b"", text[n:] + data[i:], False
 
 
 def qp_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:

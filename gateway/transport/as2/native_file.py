@@ -153,17 +153,23 @@ def split_signed(view: FileView, boundary: str) -> tuple[FileView, bytes]:
     tail = view[tail_at:n]
     close = tail.rfind(b"\n" + delim + b"--")
     if close < 0:
-        raise MalformedMessage("multipart/signed without its closing delimiter")
+        raise MalformedMessage(
+            "multipart/signed without its closing delimiter" + (" in its last MiB" if tail_at else "")
+        )
     sep = tail.rfind(b"\n" + delim, 0, close)
     if sep < 0:
-        raise MalformedMessage("multipart/signed without a signature part (or one over 1 MiB)")
+        raise MalformedMessage(
+            "multipart/signed without a signature part" + (" in its last MiB" if tail_at else "")
+        )
     head, abs_sep = view[:_HEAD], tail_at + sep
     if head.startswith(delim):
         start = len(delim)
     else:
         start = head.find(b"\n" + delim, 0, abs_sep + 1)
         if start < 0 or start >= abs_sep:
-            raise MalformedMessage("multipart/signed has one part only (or a preamble over 64 KiB)")
+            raise MalformedMessage(
+                "multipart/signed has one part only" + (" in its first 64 KiB" if n > len(head) else "")
+            )
         start += 1 + len(delim)
     start = head.find(b"\n", start, abs_sep + 1) + 1
     if start <= 0 or start > abs_sep + 1:

@@ -3,16 +3,19 @@ processed), never an exception, an internal error or a hang."""
 
 from __future__ import annotations
 
+import binascii
 import time
 from functools import lru_cache
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.transport.as2 import cms_envelope, cms_signed, der, mime
+from gateway.transport.as2 import cms_envelope, cms_signed, der, filebuf, mime
 from gateway.transport.as2.certs import self_signed
 from gateway.transport.as2.errors import As2Error
+from gateway.transport.as2.filebuf import FileView
 from gateway.transport.as2.native import NativeCodec
 from gateway.transport.as2.profiles import LocalIdentity, PartnerProfile, utcnow
 
@@ -30,8 +33,15 @@ def world() -> dict[str, object]:
         "full": {"compress": True},
         "signed": {"encrypt": None},
         "compressed": {"encrypt": None, "sign": None, "compress": True},
+        "lf": {"sign": None},
     }.items():
-        msg = codec.build_message(payload, sender=them, receiver=PartnerProfile("A", (a.cert,), **opts))  # type: ignore[arg-type]
+        body = payload.replace(b"\r\n", b"\n") if name == "lf" else payload  # encrypted only: LF text
+        msg = codec.build_message(
+            body,
+            sender=them,
+            receiver=PartnerProfile("A", (a.cert,), **opts),  # type: ignore[arg-type]
+            content_type="text/plain" if name == "lf" else "application/edi-x12",
+        )
         out[name] = msg
     lax = PartnerProfile("B", (b.cert,), require_signed=False, require_encrypted=False)
     return {"us": us, "lax": lax, "msgs": out, "b": b}
@@ -78,6 +88,120 @@ def _check(headers: dict[str, str], body: bytes) -> None:
 def test_mutated_body(kind: str, ops: list[tuple[int, int, int]]) -> None:
     msg = world()["msgs"][kind]  # type: ignore[index]
     _check(msg.headers, _mutate(msg.body, ops))
+
+
+@FUZZ
+@given(kind=st.sampled_from(["full", "signed", "compressed"]), ops=OPS, b64=st.booleans())
+def test_mutated_body_same_on_the_file_path(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, ops: list[tuple[int, int, int]], b64: bool
+) -> None:
+    """The file receive path (large bodies) reads the same bytes the same way: same disposition, MIC
+    and payload as in memory, no exception, no temp file left (chunks are 1 MiB, so this also holds
+    within one chunk only; ``test_chunk_edges`` moves the edges)."""
+    w = world()
+    msg = w["msgs"][kind]  # type: ignore[index]
+    headers, body = dict(msg.headers), _mutate(msg.body, ops)
+    if b64 and kind != "signed":  # base64 is for application/pkcs7-mime bodies
+        headers["Content-Transfer-Encoding"] = "base64"
+        body = _mutate(mime.wrap64(msg.body), ops)
+    work = tmp_path_factory.mktemp("fuzz")
+    src = work / "body"
+    src.write_bytes(body)
+    kw = {"resolve": lambda f, t: (w["us"], w["lax"]), "is_duplicate": lambda _m: False}
+    mem = codec.parse_message(headers, body, **kw)  # type: ignore[arg-type]
+    res, path = codec.parse_file(headers, str(src), out_dir=str(work), **kw)  # type: ignore[arg-type]
+    payload = open(path, "rb").read() if path else None  # noqa: SIM115
+    assert not res.detail.startswith("internal error"), res.detail
+    assert (res.error, res.mic, payload) == (mem.error, mem.mic, mem.payload)
+    assert res.detail.split(":")[0] == mem.detail.split(":")[0]  # counts in base64 errors differ
+    assert sorted(p.name for p in work.iterdir()) == sorted(["body", *([Path(path).name] if path else [])])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["full", "signed", "compressed", "lf"]),
+    chunk=st.integers(1, 5000),
+    window=st.integers(2, 300),
+    b64=st.booleans(),
+)
+def test_chunk_edges(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, chunk: int, window: int, b64: bool
+) -> None:
+    """Every chunk and window size gives the in-memory result: base64 quads, CRLF pairs, cipher
+    blocks, padding, zlib and BER pieces cut anywhere."""
+    w = world()
+    msg = w["msgs"][kind]  # type: ignore[index]
+    headers, body = dict(msg.headers), msg.body
+    if b64 and kind != "signed":
+        headers["Content-Transfer-Encoding"] = "base64"
+        body = mime.wrap64(body)
+    work = tmp_path_factory.mktemp("edges")
+    (work / "body").write_bytes(body)
+    kw = {"resolve": lambda f, t: (w["us"], w["lax"]), "is_duplicate": lambda _m: False}
+    mem = codec.parse_message(headers, body, **kw)  # type: ignore[arg-type]
+    saved = filebuf.CHUNK, filebuf._WINDOW
+    filebuf.CHUNK, filebuf._WINDOW = chunk, window
+    try:
+        res, path = codec.parse_file(headers, str(work / "body"), out_dir=str(work), **kw)  # type: ignore[arg-type]
+    finally:
+        filebuf.CHUNK, filebuf._WINDOW = saved
+    assert mem.error is None and res.error is None, (mem.detail, res.detail)
+    assert res.mic == mem.mic and path is not None
+    assert Path(path).read_bytes() == mem.payload
+
+
+def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
+    edges = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+
+
+@FUZZ
+@given(
+    text=st.binary(max_size=40).map(lambda b: bytes(b"QUJDRAa=\n=\r "[x % 12] for x in b)),
+    cuts=st.lists(st.integers(0, 60), max_size=8),
+)
+def test_chunked_base64_is_a2b_base64(text: bytes, cuts: list[int]) -> None:
+    try:
+        want: bytes | None = binascii.a2b_base64(text)
+    except binascii.Error:
+        want = None
+    try:
+        got: bytes | None = b"".join(filebuf.b64_chunks(iter(_cut(text, cuts))))
+    except As2Error:
+        got = None
+    assert got == want
+
+
+@FUZZ
+@given(
+    text=st.binary(max_size=40).map(lambda b: bytes(b"a\r\n"[x % 3] for x in b)),
+    cuts=st.lists(st.integers(0, 60), max_size=8),
+)
+def test_chunked_crlf_is_canonical(text: bytes, cuts: list[int]) -> None:
+    assert b"".join(filebuf.canonical_chunks(iter(_cut(text, cuts)))) == mime.canonical(text)
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_der_reader_on_a_file_view_agrees(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    """``der`` over a ``FileView`` (how large bodies are read) takes and refuses exactly what it does
+    over bytes, and ``segments`` covers exactly what ``octets`` returns."""
+    path = tmp_path_factory.mktemp("der") / "d"
+    path.write_bytes(data)
+    with open(path, "rb") as fh:
+        view = FileView(fh.fileno(), 0, len(data))
+        outcomes = []
+        for buf in (data, view):
+            try:
+                node = der.top(buf)  # type: ignore[arg-type]
+                pieces = der.segments(buf, node) if node[0] in (0x04, 0x24) else []  # type: ignore[arg-type]
+                value = b"".join(data[a:b] for a, b in pieces)
+                if pieces:
+                    assert value == der.octets(data, node)
+                outcomes.append(("ok", node, value))
+            except der.DerError as e:
+                outcomes.append(("error", str(e), b""))
+        assert outcomes[0] == outcomes[1]
 
 
 @FUZZ
