@@ -4,6 +4,7 @@ few chunks whatever the size."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import shutil
@@ -216,3 +217,90 @@ def test_file_path_holds_a_few_chunks(tmp_path: Path, us: Party, them: Party) ->
     assert res.error is None, res.detail
     assert path is not None and Path(path).read_bytes() == payload
     assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def _openssl_canonical(tmp_path: Path, us: Party, data: bytes) -> bytes:
+    """``data`` with CRLF line ends, as openssl makes it: encrypted in text mode, decrypted raw."""
+    (tmp_path / "canon.in").write_bytes(data)
+    enc = openssl_peer.run(
+        "cms", "-encrypt", "-aes128", "-in", tmp_path / "canon.in", "-outform", "DER", us.cert_path
+    )
+    (tmp_path / "canon.der").write_bytes(enc)
+    return openssl_peer.run(
+        "cms",
+        "-decrypt",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        tmp_path / "canon.der",
+        "-inkey",
+        us.key_path,
+        "-recip",
+        us.cert_path,
+    )
+
+
+@needs_openssl
+@pytest.mark.parametrize("cte", ["7bit", "binary"])
+def test_encrypted_unsigned_mic_is_over_the_canonical_entity(
+    tmp_path: Path, us: Party, them: Party, cte: str
+) -> None:
+    """RFC 4130 7.3.1: for an encrypted, unsigned message the MIC covers the decrypted MIME header and
+    content after canonicalisation. The entity is sent with bare LFs (``openssl cms -encrypt -binary``
+    keeps them); the expected MIC is ``openssl dgst`` over openssl's own CRLF form: headers and body
+    for a line-oriented (7bit) body, headers only for a ``binary`` body (its bytes are the content)."""
+    head = (
+        f"Content-Type: application/edi-x12\nContent-Transfer-Encoding: {cte}\n"
+        'Content-Disposition: attachment; filename="po.x12"\n\n'
+    ).encode()
+    text = b"ISA*00*          *00*~\nGS*PO*PARTNER*ACMEVENDOR~\nST*850*0001~\nSE*2*0001~\n" * 20
+    (tmp_path / "entity").write_bytes(head + text)
+    body = openssl_peer.run(
+        "cms", "-encrypt", "-binary", "-aes256", "-in", tmp_path / "entity", "-outform", "DER", us.cert_path
+    )
+    canonical = (
+        _openssl_canonical(tmp_path, us, head + text)
+        if cte == "7bit"
+        else (_openssl_canonical(tmp_path, us, head) + text)
+    )
+    assert canonical != head + text
+    (tmp_path / "canonical").write_bytes(canonical)
+    want = base64.b64encode(openssl_peer.run("dgst", "-sha256", "-binary", tmp_path / "canonical")).decode()
+    headers = {
+        "AS2-From": "PARTNER",
+        "AS2-To": "ACMEVENDOR",
+        "Message-ID": "<enc-only@peer>",
+        "Content-Type": 'application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"',
+        "Disposition-Notification-To": "peer@example.com",
+        "Disposition-Notification-Options": "signed-receipt-protocol=required, pkcs7-signature; "
+        "signed-receipt-micalg=required, sha-256",
+    }
+    lax = profile(them, "PARTNER", require_signed=False)
+    mem, res, payload = both(tmp_path, headers, body, identity(us, "ACMEVENDOR"), lax)
+    assert mem.error is None, mem.detail
+    assert payload == text and (mem.encrypted, mem.signed) == (True, False)
+    assert (mem.mic, res.mic, mem.mic_alg) == (want, want, "sha256")
+    mdn_headers, mdn_body = codec.build_mdn(res)
+    fields = openssl_peer.verify_mdn(tmp_path, mdn_headers, mdn_body, us.cert_path)
+    assert fields["received-content-mic"] == f"{want}, sha-256"
+
+
+def test_native_sender_and_receiver_agree_on_the_encrypted_unsigned_mic(us: Party, them: Party) -> None:
+    """Our own sender expects the MIC our receiver computes (canonical, uncompressed entity)."""
+    lax = profile(them, "PARTNER", require_signed=False)
+    for compress in (False, True):
+        out = codec.build_message(
+            PAYLOAD.replace(b"\r\n", b"\n"),
+            sender=identity(them, "PARTNER"),
+            receiver=profile(us, "ACMEVENDOR", sign=None, compress=compress),
+            content_type="text/plain",
+        )
+        res = codec.parse_message(
+            out.headers,
+            out.body,
+            resolve=lambda f, t: (identity(us, "ACMEVENDOR"), lax),
+            is_duplicate=lambda _m: False,
+        )
+        assert res.error is None and res.compressed == compress
+        assert res.mic == out.mic
