@@ -233,10 +233,19 @@ class Pyas2libCodec:
         digest = digest_name(msg.digest_alg) if msg.digest_alg else None
         mic = msg.mic.decode() if msg.mic else None
         mic_alg, token = as2headers.choose_micalg(request, digest)
-        if mic is None:  # pyas2lib gives no MIC for unsigned messages: the decrypted entity or content
+        if mic is None and msg.encrypted and error is None:
+            # pyas2lib gives no MIC for unsigned messages; encrypted ones need the canonical decrypted
+            # entity (RFC 4130 7.3.1), which the native reader computes
+            from gateway.transport.as2.native import NativeCodec
+
+            again = NativeCodec().parse_message(
+                headers, body, resolve=lambda _f, _t: found, is_duplicate=lambda _m: False, now=now
+            )
+            mic = again.mic if again.mic_alg == mic_alg else None
+        if mic is None:  # unsigned, unencrypted: the content
             content = msg.content if isinstance(msg.content, bytes) else b""
             mic = base64.b64encode(hashlib.new(mic_alg, content).digest()).decode() if error is None else None
-        elif mic_alg != digest:  # pyas2lib hashes with the signature's digest only: ask the native reader
+        elif mic_alg != digest and msg.signed:  # pyas2lib hashes with the signature's digest only
             from gateway.transport.as2.native import NativeCodec
 
             again = NativeCodec().parse_message(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.transport.as2.codec import InboundResult
+from gateway.transport.as2.codec import InboundResult, get_codec
 from gateway.transport.as2.native import NativeCodec
 from gateway.transport.as2.profiles import LocalIdentity, MdnOptions, PartnerProfile
 
@@ -284,6 +284,10 @@ def test_encrypted_unsigned_mic_is_over_the_canonical_entity(
     mdn_headers, mdn_body = codec.build_mdn(res)
     fields = openssl_peer.verify_mdn(tmp_path, mdn_headers, mdn_body, us.cert_path)
     assert fields["received-content-mic"] == f"{want}, sha-256"
+    adapter = get_codec("pyas2lib").parse_message(
+        headers, body, resolve=lambda f, t: (identity(us, "ACMEVENDOR"), lax), is_duplicate=lambda _m: False
+    )
+    assert adapter.error is None and adapter.mic == want
 
 
 def test_native_sender_and_receiver_agree_on_the_encrypted_unsigned_mic(us: Party, them: Party) -> None:
