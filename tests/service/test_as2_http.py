@@ -142,8 +142,9 @@ def _signed_encrypted(root: Path, tmp_path: Path, msg_id: str, **kw) -> tuple[di
         "message_id": msg_id,
         "as2_from": "AMAZON",
     }
+    payload = kw.pop("payload", None) or interchange(po_850("PO-NEG"))
     args.update(kw)
-    return op.build(tmp_path, interchange(po_850("PO-NEG")), **args)
+    return op.build(tmp_path, payload, **args)
 
 
 def test_unknown_as2_to_and_from_get_clear_4xx(station, tmp_path):
@@ -253,6 +254,32 @@ def test_replayed_message_id_is_not_stored_again_and_gets_duplicate_warning(stat
     assert fields["disposition"].endswith("processed/Warning: duplicate-document")
     assert fields["received-content-mic"] == f"{mic}, sha256"
     assert len(spool_items(root, "replay@peer")) == 1
+
+
+def test_body_over_1mib_is_received_from_its_file(station, tmp_path):
+    """A body over 1 MiB streams to spool/tmp and the codec worker reads it from there a chunk at a
+    time: same MDN and MIC as a small one, the payload stored whole, a replay and a tampered copy
+    answered as usual, and no temp file left."""
+    root, port, _ = station
+    one = interchange(po_850("PO-BIG"))
+    payload = one * ((3 << 19) // len(one) + 1)  # ~1.5 MiB
+    headers, body, mic = _signed_encrypted(root, tmp_path, "big-file@peer", payload=payload)
+    assert 1 << 20 < len(body) < 2 << 20
+    code, resp, mdn = post(port, headers, body)
+    assert code == 200
+    fields = _mdn_fields(root, tmp_path, resp, mdn)
+    assert fields["disposition"].endswith("; processed")
+    assert fields["received-content-mic"] == f"{mic}, sha256"
+    items = spool_items(root, "big-file@peer")
+    assert len(items) == 1 and items[0][0] == payload
+    again = post(port, headers, body)
+    assert _mdn_fields(root, tmp_path, again[1], again[2])["disposition"].endswith("duplicate-document")
+    headers, body, _ = _signed_encrypted(root, tmp_path, "big-tamper@peer", payload=payload)
+    code, resp, mdn = post(port, headers, body[:-7])  # truncated: the EnvelopedData runs past its end
+    assert code == 200
+    assert "processed/Error: decryption-failed" in _mdn_fields(root, tmp_path, resp, mdn)["disposition"]
+    assert not spool_items(root, "big-tamper@peer")
+    assert not list((root / "spool/tmp/as2").iterdir())
 
 
 def test_no_500_and_no_leftover_spool_temp_files(station):
