@@ -98,12 +98,14 @@ class Batch(EventWriter):
         """Stage a move (audited as ``item.moved``, like ``Store.move``), done after the round."""
         update = {"reason": data["reason"]} if "reason" in data else None
         staged = self.spool.stage_move(item_id, to_state, note, update)
-        self._moves.append((staged, {"to": to_state, "note": note, **data}))
+        if staged is not None:
+            self._moves.append((staged, {"to": to_state, "note": note, **data}))
 
     def fail(self, item_id: str, reason: str) -> None:
         """Stage a move to ``failed/`` (audited as ``item.failed``, like ``Store.fail``)."""
         staged = self.spool.stage_move(item_id, "failed", reason, {"reason": reason})
-        self._moves.append((staged, {"reason": reason, "failed": True}))
+        if staged is not None:
+            self._moves.append((staged, {"reason": reason, "failed": True}))
 
     @property
     def open_files(self) -> int:

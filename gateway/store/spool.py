@@ -355,12 +355,15 @@ class Spool:
 
     def stage_move(
         self, item_id: str, to_state: str, note: str = "", update: dict[str, Any] | None = None
-    ) -> StagedMove:
+    ) -> StagedMove | None:
         """Write the meta an item will have in ``to_state`` (not yet durable); the caller makes its
-        descriptor durable in a round and then calls :meth:`finish_move`, or ``abort()``."""
+        descriptor durable in a round and then calls :meth:`finish_move`, or ``abort()``. ``None``
+        when the item is in ``to_state`` already (nothing to move, as with :meth:`move`)."""
         it = self.item(item_id)
-        meta = self._moved_meta(it, to_state, note, update)
         dst_dir = self._ensure(to_state)
+        if os.path.dirname(it.path) == dst_dir:
+            return None
+        meta = self._moved_meta(it, to_state, note, update)
         tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
         fd = fsio.create(tmp_meta, encode_meta(meta))
         if self.sync == "fsync":

@@ -111,3 +111,23 @@ def test_parked_for_missing_route_then_replayed_after_the_fix(pipeline_tree, pip
     fixed = InboundProcessor(store, cfg).process(parked)
     assert fixed.duplicates == 0 and len(fixed.documents) == 1
     assert [json.loads(b)["po_number"] for b, _ in queued(store, "erp")] == ["PO6001"]
+
+
+def test_rerun_after_a_lost_round_queues_again_only_the_missing_items_under_the_same_key(pipeline_store):
+    """A crash can leave the ``document.indexed`` event on disk without a delivery item of the same
+    round: running the item again queues that destination again, under the same key, and no other."""
+    cfg, store = pipeline_store
+    item = receive(store, interchange(po_850("PO3001")))
+    report = InboundProcessor(store, cfg).process(item)
+    (doc_id,) = report.documents
+    (lost,) = store.spool.list("out/archive")
+    kept = store.spool.list("out/erp")
+    store.spool.discard(lost)  # as if the round that wrote it never reached the disk
+    store.spool.move(item, "in", "requeued after restart")
+    assert store.spool.claim("in", "work").id == item
+    again = InboundProcessor(store, cfg).process(item)
+    assert again.documents == [doc_id] and again.state == "done"
+    assert store.spool.list("out/erp") == kept
+    (requeued,) = queued(store, "archive")
+    assert requeued[1]["idempotency_key"] == f"{doc_id}:archive"
+    assert json.loads(requeued[0])["po_number"] == "PO3001"

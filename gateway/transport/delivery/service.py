@@ -46,6 +46,7 @@ class DeliveryService(service.Service):
         self.next_at: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
         self.failures_in_row: dict[str, int] = {}
+        self.last_ok: dict[str, float] = {}  # start of the latest successful attempt, per destination
         self.extra_queues: dict[str, Destination] = {}
         self.extra_senders: dict[str, senders.Sender] = {}  # partner queues registered by transports
         self._loop: task.LoopingCall | None = None
@@ -127,6 +128,9 @@ class DeliveryService(service.Service):
     async def _attempt(self, name: str, item_id: str) -> None:
         dest = self.destinations[name]
         key = f"{name}/{item_id}"
+        it = await threads.deferToThread(self.store.spool.find, item_id)
+        if it is None or it.state != f"out/{name}":
+            return  # finished meanwhile (a listing taken before its move): nothing to send again
         payload, meta = await threads.deferToThread(self.store.spool.get, item_id)
         if key not in self.attempts:
             rows = await threads.deferToThread(self.store.index.deliveries, item_id)
@@ -149,14 +153,17 @@ class DeliveryService(service.Service):
                          attempt=attempt, idempotency_key=parcel.idempotency_key)
         metrics.inc("acorn_delivery_attempts_total", destination=name, outcome="ok" if outcome.ok else "failed")
         if outcome.ok:
-            await self.completions.delivered(item_id, name)
-            bound.info("delivered", seconds=round(elapsed, 4), status=outcome.status)
-            self._forget(key)
+            # The destination answers: the outage (if any) is over from this attempt's start on.
+            self.last_ok[name] = max(self.last_ok.get(name, started), started)
             self.failures_in_row[name] = 0
             if self.alerts.clear(f"destination-down:{name}"):
                 log.info("destination_recovered", destination=name)
+            await self.completions.delivered(item_id, name)
+            bound.info("delivered", seconds=round(elapsed, 4), status=outcome.status)
+            self._forget(key)
             return
-        self.failures_in_row[name] = self.failures_in_row.get(name, 0) + 1
+        if started >= self.last_ok.get(name, started):  # a failure older than the last success is no news
+            self.failures_in_row[name] = self.failures_in_row.get(name, 0) + 1
         if self.failures_in_row[name] >= DOWN_AFTER and outcome.retry:
             self.alerts.raise_("destination_down", f"destination {name} failing: {outcome.detail}",
                                key=f"destination-down:{name}", destination=name)
