@@ -180,7 +180,10 @@ class Store(EventWriter):
             "item_id": item_id,
             "size": meta["size"],
             "sha256": meta["sha256"],
-            "data": {"transport": meta.get("transport"), "state": meta["state"]},
+            # What the transport established (AS2: cipher, digest, MIC, signer) is on record with the
+            # item itself, in the same durability round.
+            "data": {"transport": meta.get("transport"), "state": meta["state"],
+                     **({"received": meta["extra"]} if meta.get("extra") else {})},
         }
 
     def _audit_received(self, item_id: str, meta: dict[str, Any]) -> None:
