@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,6 +83,9 @@ class Report:
     timings: Timings = field(default_factory=Timings)
 
 
+Outcome = tuple[str, "Report | Exception"]
+
+
 class InboundProcessor:
     def __init__(self, store: Any, config: GatewayConfig, catalog: Catalog | None = None,
                  now: Any = lambda: datetime.now(UTC)) -> None:
@@ -92,14 +96,20 @@ class InboundProcessor:
         self._frozen = False
         self._big: ParseResult | None = None
         self._b: Any = _NO_BATCH
+        self._seen: dict[tuple[str, str, str], str] = {}  # interchanges recorded in the open batch
 
     # -- one item ---------------------------------------------------------------------------------
     def process(self, item_id: str) -> Report:
         """Process one item (in ``work/``). Its outputs are staged in one batch and made durable
         together, in one round, before the item moves on (see :mod:`gateway.store.batch`)."""
         self._b = self.store.batch()
+        self._seen = {}
         try:
-            return self._process(item_id)
+            report = self._process(item_id)
+            t0 = time.perf_counter()
+            self._b.commit()  # outputs, events, control numbers and the new meta: one round; then the move
+            report.timings.store += time.perf_counter() - t0
+            return report
         except BaseException:
             try:  # keep what was queued before the error, as when each output was its own write
                 self._b.commit()
@@ -108,14 +118,75 @@ class InboundProcessor:
             raise
         finally:
             self._b = _NO_BATCH
-            if self._big is not None:  # a big parse tree, freed a piece at a time
-                for ic in self._big.interchanges:
-                    for g in ic.groups:
-                        drop_stepwise(g.transactions, 64)
-                self._big = None
-            if self._frozen:  # the item's parse tree is gone with _process's frame
-                gc.unfreeze()
-                self._frozen = False
+            self._release()
+
+    def process_many(self, item_ids: Iterable[str], max_open: int = MAX_OPEN // 2) -> list[Outcome]:
+        """Process several items (in ``work/``) into ONE batch: one round makes the outputs of all of
+        them durable, then all of them move on (none leaves ``work/`` before that round).
+
+        ``item_ids`` is consumed lazily, and no further item is taken once the batch holds
+        ``max_open`` descriptors. A bug while processing one item parks that item alone in ``failed/``
+        (what it queued before the error is kept, as in :meth:`process`); the others go on. An I/O
+        failure (a round that fails, a full disk) drops the whole batch and runs each of its items
+        again on its own with :meth:`process`, so only the items that fail alone are affected.
+        Returns ``(item_id, Report or the exception)`` per item, in order.
+        """
+        taken: list[str] = []
+        out: list[Outcome] = []
+        self._b = self.store.batch()
+        self._seen = {}
+        try:
+            for item_id in item_ids:
+                taken.append(item_id)
+                try:
+                    out.append((item_id, self._process(item_id)))
+                except OSError:
+                    raise
+                except Exception as exc:  # a bug for one item must never stop the others
+                    log.exception("pipeline_item_crashed", item_id=item_id)
+                    self._b.fail(item_id, f"internal error while processing: {type(exc).__name__}: {exc}")
+                    out.append((item_id, exc))
+                finally:
+                    self._release()
+                if self._b.open_files >= max_open:
+                    break
+            t0 = time.perf_counter()
+            self._b.commit()
+            share = (time.perf_counter() - t0) / max(1, len(out))
+            for _, r in out:
+                if isinstance(r, Report):
+                    r.timings.store += share
+            return out
+        except OSError as exc:  # the batch's round (or a write in it) failed: each item on its own
+            log.warning("pipeline_batch_failed_retrying_alone", items=len(taken), error=str(exc))
+            self._b.abort()
+            self._b = _NO_BATCH
+            return self._alone(taken)
+        finally:
+            self._b = _NO_BATCH
+            self._release()
+
+    def _alone(self, item_ids: list[str]) -> list[Outcome]:
+        out: list[Outcome] = []
+        for item_id in item_ids:
+            found = self.store.spool.find(item_id)
+            if found is None or found.state != "work":
+                continue  # moved on in a round of the batch that succeeded
+            try:
+                out.append((item_id, self.process(item_id)))
+            except Exception as exc:
+                out.append((item_id, exc))
+        return out
+
+    def _release(self) -> None:
+        if self._big is not None:  # a big parse tree, freed a piece at a time
+            for ic in self._big.interchanges:
+                for g in ic.groups:
+                    drop_stepwise(g.transactions, 64)
+            self._big = None
+        if self._frozen:  # the item's parse tree is gone with _process's frame
+            gc.unfreeze()
+            self._frozen = False
 
     def _parse(self, payload: bytes) -> ParseResult:
         """Parse; a big item's parse tree is kept away from the cyclic collector until the item is done.
@@ -165,26 +236,24 @@ class InboundProcessor:
             # resend under the same control number must be processed, not dropped as a duplicate.
             if not again and (len(report.documents) > queued or not _envelope_errors(result, ici)):
                 self._b.record_interchange(partner.id, ic.sender, ic.control_number, item_id, self.now())
+                self._seen.setdefault((partner.id, ic.sender, ic.control_number), item_id)
         if report.duplicates == len(result.interchanges):
             report.reason = "duplicate interchange: already received, not processed again"
-        t0 = time.perf_counter()
         self._b.move(item_id, "done", report.reason or f"{len(report.documents)} document(s), "
                      f"{len(report.rejected)} rejected transaction(s)")
-        self._b.commit()  # outputs, events, control numbers and the new meta: one round; then the move
-        report.timings.store += time.perf_counter() - t0
         bound.info("item_processed", documents=len(report.documents), rejected=len(report.rejected),
                    acks=len(report.acks), duplicates=report.duplicates)
         return report
 
     def _fail(self, report: Report, reason: str) -> Report:
         self._b.fail(report.item_id, reason)
-        self._b.commit()
         report.state, report.reason = "failed", reason
         log.error("item_failed", item_id=report.item_id, reason=reason)
         return report
 
     def _duplicate(self, partner: Partner, ic: Interchange, item_id: str, window: timedelta, bound: Any) -> bool:
-        earlier = self.store.duplicate_interchange(partner.id, ic.sender, ic.control_number, window, self.now())
+        earlier = self.store.duplicate_interchange(partner.id, ic.sender, ic.control_number, window, self.now()) \
+            or self._seen.get((partner.id, ic.sender, ic.control_number))  # earlier in the same batch
         if earlier and earlier != item_id:
             self._b.record("interchange.duplicate", partner=partner.id, item_id=item_id,
                               keys={"sender": ic.sender, "control_number": ic.control_number},

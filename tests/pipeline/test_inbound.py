@@ -131,3 +131,64 @@ def test_rerun_after_a_lost_round_queues_again_only_the_missing_items_under_the_
     (requeued,) = queued(store, "archive")
     assert requeued[1]["idempotency_key"] == f"{doc_id}:archive"
     assert json.loads(requeued[0])["po_number"] == "PO3001"
+
+
+class _CrashOn(InboundProcessor):
+    """The real processor, with a bug that strikes one chosen item (to check it is isolated)."""
+
+    crash_item = ""
+
+    def _interchange(self, partner, result, ici, ic, item_id, meta, report, bound):
+        super()._interchange(partner, result, ici, ic, item_id, meta, report, bound)
+        if item_id == self.crash_item:
+            raise KeyError("a bug for this item only")
+
+
+def test_a_batch_of_items_shares_one_round_and_a_crash_parks_only_its_item(pipeline_store):
+    cfg, store = pipeline_store
+    items = [receive(store, interchange(po_850(f"PO70{i}"), control=700 + i)) for i in range(4)]
+    proc = _CrashOn(store, cfg)
+    proc.crash_item = items[2]
+    rounds = store.spool.group_commit.rounds
+    outcomes = proc.process_many(iter(items))
+    assert store.spool.group_commit.rounds - rounds == 1  # the whole batch: one round
+    assert [i for i, _ in outcomes] == items
+    assert isinstance(outcomes[2][1], KeyError)
+    assert all(r.state == "done" and len(r.documents) == 1 for i, r in outcomes if i != items[2])
+    assert store.spool.item(items[2]).state == "failed"
+    assert "a bug for this item only" in store.spool.item(items[2]).meta["reason"]
+    assert sorted(store.spool.list("done")) == sorted(items[:2] + items[3:])
+    pos = sorted(json.loads(body)["po_number"] for body, _ in queued(store, "erp"))
+    assert pos[:2] == ["PO700", "PO701"] and "PO703" in pos
+    assert not store.spool.list("work")
+
+
+def test_a_retransmission_in_the_same_batch_is_a_duplicate(pipeline_store):
+    cfg, store = pipeline_store
+    first = receive(store, interchange(po_850("PO7101"), control=710))
+    again = receive(store, interchange(po_850("PO7101"), control=710))
+    outcomes = dict(InboundProcessor(store, cfg).process_many([first, again]))
+    assert len(outcomes[first].documents) == 1
+    assert outcomes[again].duplicates == 1 and not outcomes[again].documents
+    assert [json.loads(b)["po_number"] for b, _ in queued(store, "erp")] == ["PO7101"]
+
+
+def test_a_failed_round_runs_each_item_of_the_batch_again_alone(pipeline_store):
+    cfg, store = pipeline_store
+    items = [receive(store, interchange(po_850(f"PO72{i}"), control=720 + i)) for i in range(3)]
+    gc = store.spool.group_commit
+    real, calls = gc.sync, []
+
+    def once_broken(files, dirs=()):  # the disk refuses the batch's round, then recovers
+        calls.append(len(files))
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        return real(files, dirs)
+
+    gc.sync = once_broken
+    outcomes = InboundProcessor(store, cfg).process_many(items)
+    assert [i for i, _ in outcomes] == items
+    assert all(r.state == "done" and len(r.documents) == 1 for _, r in outcomes)
+    assert sorted(store.spool.list("done")) == sorted(items)
+    assert sorted(json.loads(b)["po_number"] for b, _ in queued(store, "erp")) == ["PO720", "PO721", "PO722"]
+    assert len(calls) >= 4  # the failed round, then one per item
