@@ -5,6 +5,7 @@ checks its MIC; then every negative case gets its HTTP status or MDN disposition
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -23,8 +24,24 @@ def station(tmp_path_factory):
     root = tmp_path_factory.mktemp("as2d")
     tree = as2_tree(root)
     d = Daemon(tree, root)
+    done = threading.Event()
+
+    def drain() -> None:
+        # The daemon's sd_notify is a blocking send: once the notify socket's queue is full (10
+        # datagrams by default, two seconds of watchdog pings) its reactor would stop until someone reads.
+        while not done.is_set():
+            try:
+                d.messages.append(d.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    reader = threading.Thread(target=drain, daemon=True)
     try:
         d.wait_for("READY=1", timeout=30)
+        d.sock.settimeout(0.2)
+        reader.start()
         yield root, as2_port(d), d
     finally:
         if d.proc.poll() is None:
@@ -33,6 +50,9 @@ def station(tmp_path_factory):
             except subprocess.TimeoutExpired:  # a loaded machine: do not fail the module on a slow stop
                 d.proc.kill()
                 d.proc.wait()
+        done.set()
+        if reader.is_alive():
+            reader.join(2)
         d.sock.close()
 
 
