@@ -26,9 +26,11 @@ def sd_notify(*lines: str) -> bool:
     if addr.startswith("@"):
         addr = "\0" + addr[1:]
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        # Never block the reactor: a datagram that does not fit the receiver's queue is dropped (a
+        # missed WATCHDOG=1 is repeated at the next interval), and the failure is logged.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as sock:
             sock.connect(addr)
-            sock.sendall("\n".join(lines).encode())
+            sock.send("\n".join(lines).encode())
     except OSError as exc:
         log.warning("sd_notify_failed", error=str(exc), message=lines[0] if lines else "")
         return False

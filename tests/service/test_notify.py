@@ -79,3 +79,15 @@ def test_watchdog_pings_at_half_interval_on_clock(tmp_path, monkeypatch):
         raise AssertionError("pinged after stop")
     except BlockingIOError:
         pass
+
+
+def test_a_full_notify_queue_never_blocks(tmp_path, monkeypatch):
+    """A receiver that stops reading (its queue full) must not freeze the daemon: sends fail fast."""
+    import time
+
+    sock = bind(tmp_path, monkeypatch)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    started = time.monotonic()
+    results = [notify.sd_notify("WATCHDOG=1") for _ in range(500)]
+    assert time.monotonic() - started < 2.0
+    assert results[0] is True and False in results  # some were dropped, none blocked
