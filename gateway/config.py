@@ -129,11 +129,20 @@ GATEWAY_SHAPE = Map({
     "log": Key(Map({"level": Key(Scalar((str,), choices=("debug", "info", "warning", "error")), default="info")}),
                default=dict),
     "alerts": Key(Map({"webhook": Key(OPT_STR), "secret_file": Key(OPT_STR)}), default=dict),
-    "api": Key(Map({"clients": Key(ListOf(Map({
-        "name": Key(STR, required=True),
-        "token_file": Key(STR, required=True),
-        "partners": Key(ListOf(STR), default=list),
-    })), default=list)}), default=dict),
+    "api": Key(Map({
+        "clients": Key(ListOf(Map({
+            "name": Key(STR, required=True),
+            "token_file": Key(STR, required=True),
+            "partners": Key(ListOf(STR), default=list),
+        })), default=list),
+        # ERPs that drop canonical JSON files instead of calling POST /v1/documents
+        "folders": Key(ListOf(Map({
+            "name": Key(STR, required=True),
+            "path": Key(STR, required=True),
+            "partners": Key(ListOf(STR), default=list),
+            "poll_interval": Key(DURATION, default="2s"),
+        })), default=list),
+    }), default=dict),
 })
 
 ROUTE = Map({
@@ -279,6 +288,7 @@ class GatewayConfig:
     log_level: str
     alerts: dict[str, Any]
     api_clients: tuple[dict[str, Any], ...]
+    api_folders: tuple[dict[str, Any], ...]
     checksum: str  # sha256 over every config file read, in a stable order
     files: tuple[Path, ...] = field(default=())
     as2_workers: int = 0
@@ -509,6 +519,9 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         sftp_upload_max=parse_size(data["limits"]["sftp_upload_max"]),
         api_body_max=parse_size(data["limits"]["api_body_max"]),
         drain_timeout=parse_duration(data["shutdown"]["drain_timeout"]), log_level=data["log"]["level"],
-        alerts=data["alerts"], api_clients=tuple(data["api"]["clients"]), checksum=digest.hexdigest(),
+        alerts=data["alerts"], api_clients=tuple(data["api"]["clients"]),
+        api_folders=tuple({**f, "path": _resolve(base, f["path"]), "poll_interval": parse_duration(f["poll_interval"])}
+                          for f in data["api"]["folders"]),
+        checksum=digest.hexdigest(),
         files=tuple(files), as2_workers=data["limits"]["as2_workers"],
     )

@@ -26,7 +26,7 @@ from gateway.service.http import DrainingSite, HTTPListenerService
 
 log = structlog.get_logger(__name__)
 
-LISTENERS = ("api", "as2", "sftp")
+LISTENERS = ("api", "as2", "sftp", "folder-intake")
 WORKERS = ("pipeline", "delivery", "scheduler")
 STORAGE = ("store",)
 
@@ -55,6 +55,7 @@ class Gateway(service.MultiService):
     def _add_store_services(self, store: Any) -> None:
         from gateway.pipeline.catalog import Catalog
         from gateway.pipeline.deadlines import DeadlineService
+        from gateway.pipeline.folder_intake import FolderIntakeService
         from gateway.pipeline.service import PipelineService
         from gateway.service import erp_api
         from gateway.service.alerts import Alerts
@@ -77,6 +78,7 @@ class Gateway(service.MultiService):
         self.catalog = Catalog(self.config)
         self.api_clients = load_clients(self.config)
         erp_api.install(self.api_root, self)
+        FolderIntakeService(self.reactor, store, self.config).setServiceParent(self)
 
     def _add_partner_transports(self, store: Any) -> None:
         from gateway.service import transports
