@@ -24,9 +24,9 @@ def _config(path: str):  # type: ignore[no-untyped-def]
 
 
 def _attach(cfg):  # type: ignore[no-untyped-def]
-    from gateway.store import Store
+    from gateway.cli.cmd_store import _attach as attach_paths
 
-    return Store.attach(str(cfg.paths.spool), str(cfg.paths.audit), str(cfg.paths.index))
+    return attach_paths(str(cfg.file), str(cfg.paths.spool), str(cfg.paths.audit), str(cfg.paths.index))
 
 
 @click.command("submit")

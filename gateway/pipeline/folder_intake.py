@@ -25,6 +25,7 @@ from twisted.internet import task, threads
 
 from gateway.config import GatewayConfig
 from gateway.pipeline.outbound import OutboundProcessor
+from gateway.store.fsio import fsync_dir
 
 log = structlog.get_logger(__name__)
 PARTIAL = (".tmp", ".part", ".partial")
@@ -37,14 +38,6 @@ def _write_json(path: Path, body: Any) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FolderIntake:
@@ -86,16 +79,16 @@ class FolderIntake:
         _write_json(self.path / ".done" / f"{path.name}.result.json",
                     {"id": sub.doc_id, "duplicate": sub.duplicate, "queued": sub.queued})
         os.replace(path, self.path / ".done" / path.name)
-        _fsync_dir(self.path / ".done")
-        _fsync_dir(self.path)
+        fsync_dir(str(self.path / ".done"))
+        fsync_dir(str(self.path))
         bound.info("folder_document_accepted", doc_id=sub.doc_id, duplicate=sub.duplicate)
         return path.name, "duplicate" if sub.duplicate else "accepted", sub.doc_id
 
     def _refuse(self, path: Path, findings: list[dict[str, Any]], bound: Any) -> tuple[str, str, None]:
         _write_json(self.path / ".failed" / f"{path.name}.findings.json", {"findings": findings})
         os.replace(path, self.path / ".failed" / path.name)
-        _fsync_dir(self.path / ".failed")
-        _fsync_dir(self.path)
+        fsync_dir(str(self.path / ".failed"))
+        fsync_dir(str(self.path))
         bound.warning("folder_document_refused", findings=len(findings),
                       first=findings[0].get("message") if findings else None)
         return path.name, "refused", None

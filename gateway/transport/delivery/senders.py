@@ -21,6 +21,7 @@ from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, read
 from twisted.web.http_headers import Headers
 
 from gateway.config import Destination
+from gateway.store.fsio import fsync_dir
 from gateway.transport.delivery.policy import Outcome, http_outcome
 
 
@@ -104,11 +105,7 @@ class FolderSender:
         finally:
             os.close(fd)
         os.replace(tmp, final)
-        dfd = os.open(self.dest.path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(str(self.dest.path))
 
     async def __call__(self, parcel: Parcel) -> Outcome:
         try:

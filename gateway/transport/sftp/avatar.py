@@ -14,6 +14,7 @@ from twisted.internet import defer, threads
 from twisted.logger import ILogObserver, Logger, LogLevel
 from zope.interface import provider
 
+from gateway.store.fsio import fsync_dir
 from gateway.transport.inbox import Inbox, Received
 from gateway.transport.sftp.config import InboxDoneMode, SFTPLimits, SFTPUserConfig
 
@@ -75,11 +76,7 @@ class PartnerUser(ConchUser):
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), fn)
 
     def fsync_dir(self, path: str) -> None:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(path)
 
     def hand_off(self, real: str, virtual: str, name: str) -> str:
         """Give a complete, fsynced upload to the gateway (blocking; runs in a thread)."""

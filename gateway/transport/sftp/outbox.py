@@ -7,17 +7,10 @@ import secrets
 
 import structlog
 
+from gateway.store.fsio import fsync_dir
 from gateway.transport.sftp.jail import JailViolation, normalise
 
 log = structlog.get_logger()
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def plain_name(filename: str) -> str:
@@ -47,7 +40,7 @@ def write_durably(directory: str, filename: str, payload: bytes, staging: str | 
         os.link(tmp, target)
     finally:
         os.unlink(tmp)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return target
 
 
