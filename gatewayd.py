@@ -9,6 +9,7 @@ configuration is invalid at start.
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 
@@ -72,6 +73,8 @@ def main(config_path: str, log_format: str, dev_keys: bool) -> None:
         reactor.callFromThread(gw.reload)
 
     signal.signal(signal.SIGHUP, on_hup)
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: what ops needs when the daemon looks stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     def start() -> None:
         d = defer.Deferred.fromCoroutine(gw.start())

@@ -14,7 +14,7 @@ from io import BytesIO
 from typing import Any
 
 import structlog
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.web.client import Agent, FileBodyProducer
 from twisted.web.http_headers import Headers
 
@@ -45,14 +45,29 @@ class Alerts:
         metrics.inc("acorn_alerts_total", kind=kind)
         self.sent.append(alert)
         if self.record is not None:
-            try:
-                self.record("alert.raised", partner=context.get("partner"), data=alert)
-            except OSError as exc:
-                log.error("alert_not_audited", error=str(exc))
+            self._audit(alert, context.get("partner"))
         if self.webhook:
             defer.Deferred.fromCoroutine(self._post(alert)).addErrback(
                 lambda f: log.error("alert_webhook_failed", error=str(f.value)))
         return True
+
+    def _audit(self, alert: dict[str, Any], partner: str | None) -> None:
+        """Put the alert on record off the reactor thread (an audit append waits for a disk flush)."""
+        assert self.record is not None
+        record = self.record
+
+        def write() -> None:
+            record("alert.raised", partner=partner, data=alert)
+
+        pool = getattr(self.reactor, "getThreadPool", None)
+        if pool is None:  # a test clock: no threads to use
+            try:
+                write()
+            except OSError as exc:
+                log.error("alert_not_audited", error=str(exc))
+            return
+        threads.deferToThreadPool(self.reactor, pool(), write).addErrback(
+            lambda f: log.error("alert_not_audited", error=str(f.value)))
 
     def clear(self, key: str) -> bool:
         if key in self.active:

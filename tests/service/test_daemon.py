@@ -67,7 +67,13 @@ class Daemon:
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=20)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # stacks of every thread into the log, for the report
+            time.sleep(1)
+            self.proc.kill()
+            raise AssertionError(f"gatewayd did not stop within 20 s; log tail:\n{self.logs()[-6000:]}") from None
 
 
 @pytest.fixture
