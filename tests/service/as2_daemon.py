@@ -54,11 +54,14 @@ def post(
 
 def spool_items(root: Path, message_id: str) -> list[tuple[bytes, dict]]:
     """(payload, meta) of every spool item received with ``message_id`` (the pipeline moves items
-    between states while we look: a vanished file means look again)."""
+    between states while we look: a vanished file means look again; ``.tmp-`` files are metas still
+    being written, not items)."""
     for _ in range(20):
         try:
             out = []
             for meta_path in (root / "spool").rglob("*.meta.json"):
+                if meta_path.name.startswith("."):
+                    continue
                 meta = json.loads(meta_path.read_text())
                 if meta.get("message_id") == message_id and meta.get("transport") == "as2":
                     payload = meta_path.with_name(meta_path.name[: -len(".meta.json")]).read_bytes()
