@@ -108,10 +108,23 @@ class PipelineService(service.Service):
         """Claim up to ``batch_items`` items (``in/`` -> ``work/``), one as the processor asks for it.
 
         A claim costs no round of its own: it becomes durable with the batch's outputs (one round).
+        ``in/`` is listed once per batch (and once more when that listing runs out before the batch
+        is full), not once per claim: listing a long backlog per take was quadratic.
         """
+        candidates: list[str] = []
+        listings = 0
         while len(taken) < self.batch_items and not self._stopping:
             t0 = time.perf_counter()
-            item = self.store.spool.take("in", "work")
+            item = None
+            while item is None:
+                if not candidates:
+                    if listings == 2:
+                        break
+                    candidates = self.store.spool.list("in")[: self.batch_items - len(taken)]
+                    listings += 1
+                    if not candidates:
+                        break
+                item = self.store.spool.take("in", "work", candidates)
             if item is None:
                 return
             claim = time.perf_counter() - t0

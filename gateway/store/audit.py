@@ -155,11 +155,13 @@ class AuditLog:
         sha256: str | None = None,
         data: dict[str, Any] | None = None,
         now: datetime | None = None,
+        head_start: bool = True,
     ) -> tuple[dict[str, Any], str, int]:
         """Append one event without waiting for the disk: return it, its day file and an open descriptor
         of that file, which the caller makes durable (``fdatasync``, or a group commit round) and closes.
 
         Later events only become durable together with this one (an append-only file is synced whole).
+        ``head_start`` starts the writeback at once (see ``Spool.stage_put``).
         """
         when = (now or datetime.now(UTC)).astimezone(UTC)
         name = when.strftime("%Y-%m-%d") + ".jsonl"
@@ -200,7 +202,7 @@ class AuditLog:
                 except OSError as exc:
                     os.ftruncate(fd, before)  # never leave half a line behind
                     raise fsio._wrap(exc) from exc
-                if self.fsync:
+                if self.fsync and head_start:
                     fsio.start_writeback(fd)
                 self._seq, self._prev = ev["seq"], ev["hash"]
                 self._seen = (name, before + len(line))

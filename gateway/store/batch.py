@@ -4,7 +4,8 @@ A worker that produces several effects for one piece of work (the pipeline: per 
 documents, their ``delivery.scheduled`` and ``document.indexed`` events, the functional ack and its
 control numbers, the item's move to ``done/``) stages them all and calls :meth:`Batch.commit`:
 
-1. everything staged is written and renamed already; new items are hidden from ``Spool.list`` so no
+1. everything staged is written and renamed already (without a writeback head start per file: the
+   round writes them all); new items are hidden from ``Spool.list`` so no
    worker can pick them up before they are durable;
 2. one round makes all of it durable: the new items, the audit day file, the new metas of the moves
    (and whatever other threads queued for the same round);
@@ -59,7 +60,7 @@ class Batch(EventWriter):
     # -- staging ----------------------------------------------------------------------------------
     def put(self, state: str, payload: bytes, meta: dict[str, Any]) -> str:
         """Stage a new item in ``state``; it is durable (and listed) once :meth:`commit` returns."""
-        staged = self.spool.stage_put(state, payload, meta)
+        staged = self.spool.stage_put(state, payload, meta, head_start=False)
         self._staged.append(staged)
         return staged.item_id
 
@@ -87,7 +88,7 @@ class Batch(EventWriter):
         return ev
 
     def _stage_event(self, event: str, **kw: Any) -> dict[str, Any]:
-        ev, path, fd = self.store.audit.stage(event, **kw)
+        ev, path, fd = self.store.audit.stage(event, head_start=False, **kw)
         if path in self._audit or not self.store.audit.fsync:
             os.close(fd)  # one descriptor per file is enough: fdatasync covers the whole file
         else:
@@ -97,13 +98,13 @@ class Batch(EventWriter):
     def move(self, item_id: str, to_state: str, note: str = "", **data: Any) -> None:
         """Stage a move (audited as ``item.moved``, like ``Store.move``), done after the round."""
         update = {"reason": data["reason"]} if "reason" in data else None
-        staged = self.spool.stage_move(item_id, to_state, note, update)
+        staged = self.spool.stage_move(item_id, to_state, note, update, head_start=False)
         if staged is not None:
             self._moves.append((staged, {"to": to_state, "note": note, **data}))
 
     def fail(self, item_id: str, reason: str) -> None:
         """Stage a move to ``failed/`` (audited as ``item.failed``, like ``Store.fail``)."""
-        staged = self.spool.stage_move(item_id, "failed", reason, {"reason": reason})
+        staged = self.spool.stage_move(item_id, "failed", reason, {"reason": reason}, head_start=False)
         if staged is not None:
             self._moves.append((staged, {"reason": reason, "failed": True}))
 
@@ -178,10 +179,10 @@ class Batch(EventWriter):
             dirs += touched
             if data.pop("failed", False):
                 ev, path, fd = self.store.audit.stage("item.failed", partner=it.meta.get("partner"),
-                                                      item_id=it.id, data=data)
+                                                      item_id=it.id, data=data, head_start=False)
             else:
                 ev, path, fd = self.store.audit.stage("item.moved", partner=it.meta.get("partner"),
-                                                      item_id=it.id, data=data)
+                                                      item_id=it.id, data=data, head_start=False)
             if path in later or not self.store.audit.fsync:
                 os.close(fd)
             else:

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -166,10 +166,13 @@ class Spool:
         self.commit(staged)
         return staged.item_id
 
-    def stage_put(self, state: str, payload: bytes, meta: dict[str, Any]) -> Staged:
+    def stage_put(self, state: str, payload: bytes, meta: dict[str, Any], head_start: bool = True) -> Staged:
         """Write and rename a new item without waiting for the disk; :meth:`commit` makes it durable.
 
-        Until then the item must not be reported as stored (a crash may drop it).
+        Until then the item must not be reported as stored (a crash may drop it). ``head_start``
+        starts the files' writeback at once: worth it for a put whose round follows soon, not for
+        files staged into a big batch round (the round writes them all in one go, and each early
+        ``sync_file_range`` costs system time in the staging thread).
         """
         d = self._ensure(state)
         item_id = new_id()
@@ -184,7 +187,7 @@ class Spool:
             staged.files[final] = fd_payload
             fd_meta = fsio.create(tmp_meta, encode_meta(full))
             staged.files[final + META_SUFFIX] = fd_meta
-            if self.sync == "fsync":
+            if self.sync == "fsync" and head_start:
                 fsio.start_writeback(fd_payload)
                 fsio.start_writeback(fd_meta)
             os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
@@ -328,16 +331,23 @@ class Spool:
         self._commit.sync({}, dirs)
         return moved
 
-    def take(self, state_from: str = "in", state_to: str = "work") -> SpoolItem | None:
+    def take(
+        self, state_from: str = "in", state_to: str = "work", candidates: list[str] | None = None
+    ) -> SpoolItem | None:
         """Like :meth:`claim` without a durability round of its own and without rewriting the meta:
         meta and payload are renamed as they are, and the two folders join the next round (the
         caller's own, which must come before anything depends on the item being in ``state_to``).
         A crash before that round leaves the item in ``state_from`` or ``state_to``; recovery puts
         it back in ``state_from`` either way. The meta keeps ``state`` = ``state_from`` until the
-        item's next move, which records the claim in its history."""
+        item's next move, which records the claim in its history.
+
+        ``candidates`` (ids from an earlier :meth:`list`, oldest first) saves listing the folder per
+        take: ids are consumed from its front until one is taken; ``None`` when none of them is
+        left in ``state_from``."""
         with self._move_lock:
             src_dir, dst_dir = self.dir(state_from), self._ensure(state_to)
-            for item_id in self.list(state_from):
+            ids = self.list(state_from) if candidates is None else _consume(candidates)
+            for item_id in ids:
                 src, dst = os.path.join(src_dir, item_id), os.path.join(dst_dir, item_id)
                 try:
                     meta = read_meta(src + META_SUFFIX)
@@ -354,7 +364,8 @@ class Spool:
         return None
 
     def stage_move(
-        self, item_id: str, to_state: str, note: str = "", update: dict[str, Any] | None = None
+        self, item_id: str, to_state: str, note: str = "", update: dict[str, Any] | None = None,
+        head_start: bool = True,
     ) -> StagedMove | None:
         """Write the meta an item will have in ``to_state`` (not yet durable); the caller makes its
         descriptor durable in a round and then calls :meth:`finish_move`, or ``abort()``. ``None``
@@ -366,7 +377,7 @@ class Spool:
         meta = self._moved_meta(it, to_state, note, update)
         tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
         fd = fsio.create(tmp_meta, encode_meta(meta))
-        if self.sync == "fsync":
+        if self.sync == "fsync" and head_start:
             fsio.start_writeback(fd)
         return StagedMove(it, to_state, meta, tmp_meta, fd)
 
@@ -425,6 +436,11 @@ class Spool:
             raise
         fsio._unlink_quiet(it.meta_path)
         return SpoolItem(it.id, to_state, meta, dst), [dst_dir, src_dir]
+
+
+def _consume(ids: list[str]) -> Iterator[str]:
+    while ids:
+        yield ids.pop(0)
 
 
 def read_meta(path: str) -> dict[str, Any]:

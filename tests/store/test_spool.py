@@ -86,3 +86,16 @@ def test_concurrent_claims_take_each_item_once(spool: Spool) -> None:
         t.join()
     assert sorted(taken) == sorted(ids)
     assert spool.list("work") == sorted(ids)
+
+
+def test_take_from_a_listing_consumes_candidates_and_skips_items_gone_meanwhile(spool: Spool) -> None:
+    ids = [spool.put("in", str(i).encode(), {}) for i in range(4)]
+    candidates = spool.list("in")
+    assert candidates == ids
+    spool.move(ids[0], "failed", "taken elsewhere")  # gone from in/ after the listing
+    first = spool.take("in", "work", candidates)
+    assert first is not None and first.id == ids[1] and candidates == ids[2:]
+    assert spool.take("in", "work", candidates).id == ids[2]
+    assert spool.take("in", "work", candidates).id == ids[3]
+    assert candidates == [] and spool.take("in", "work", candidates) is None
+    assert spool.list("work") == ids[1:] and spool.list("in") == []
