@@ -30,6 +30,9 @@ class Inbox(Protocol):
         ...
 
     def accept_file(self, path: str, received: Received) -> str:
-        """Store the file at ``path`` (already written and fsynced by the transport, on the spool's
-        filesystem) by moving it into the spool; return the spool item id."""
+        """Store the file at ``path`` (complete, written by the transport on the spool's filesystem,
+        not necessarily synced) by moving it into the spool; return the spool item id once the
+        file's data, its meta and the move are durable. The inbox syncs the file itself: the spool
+        does it in the round it shares with concurrent arrivals, so transports must not fsync
+        first (that would be one more device flush per file, outside the shared round)."""
         ...

@@ -79,7 +79,7 @@ class PartnerUser(ConchUser):
         fsync_dir(path)
 
     def hand_off(self, real: str, virtual: str, name: str) -> str:
-        """Give a complete, fsynced upload to the gateway (blocking; runs in a thread)."""
+        """Give a complete upload to the gateway, which makes it durable (blocking; runs in a thread)."""
         size = os.stat(real).st_size
         if self.config.inbox_done_mode is InboxDoneMode.KEEP:
             done_dir = os.path.join(self.root, "inbox", ".done")

@@ -1,8 +1,9 @@
 """Open SFTP handles: uploads into ``inbox/`` and downloads from ``outbox/``.
 
 An upload to a final name is written to a private staging file (``inbox/.incoming/``), so a half-written
-file is never visible and never taken. On a clean ``close`` the file is fsynced and handed to the gateway
-(``Inbox.accept_file``) before the client gets its ``OK``; on a dropped connection it is deleted.
+file is never visible and never taken. On a clean ``close`` the file is handed to the gateway
+(``Inbox.accept_file``, which makes it durable in a round shared with concurrent uploads) before the
+client gets its ``OK``; on a dropped connection it is deleted.
 Uploads to a temporary name (``*.part``, ``*.filepart``, ``*.tmp``, dotfiles) are written in place and
 handed over when the client renames them to a final name.
 """
@@ -90,12 +91,9 @@ class UploadFile:
             return None
 
         def durable() -> str | None:
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            os.close(fd)
             if self.final_name is None:
-                return None
+                return None  # a temporary name: handed off (and made durable) when renamed to a final one
             return self.avatar.hand_off(self.real, self.virtual, self.final_name)
 
         return self.avatar.in_thread(durable).addCallback(lambda _id: None)

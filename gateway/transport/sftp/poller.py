@@ -1,8 +1,8 @@
 """``SFTPPoller``: polls one partner's SFTP server.
 
-Each poll downloads every new file in the remote inbound folder into a local staging file, fsyncs it and
-hands it to the gateway (``Inbox.accept_file``); only once that returned is the remote file deleted (or
-moved to ``.done/``). Then every file queued locally for the partner is uploaded as ``<name>.part`` and
+Each poll downloads every new file in the remote inbound folder into a local staging file and hands
+it to the gateway (``Inbox.accept_file``, which makes it durable); only once that returned is the
+remote file deleted (or moved to ``.done/``). Then every file queued locally for the partner is uploaded as ``<name>.part`` and
 renamed to ``<name>`` once complete; the local copy goes only after the rename succeeded.
 
 A crash between "durable here" and "deleted there" downloads that file again on the next poll: delivery
@@ -185,10 +185,7 @@ class SFTPPoller(service.Service):
         )
 
         def durable() -> str:
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            os.close(fd)  # accept_file makes the data durable, in its shared round
             try:
                 return self.inbox.accept_file(local, received)
             except BaseException:

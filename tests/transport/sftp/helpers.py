@@ -42,6 +42,11 @@ class FolderInbox:
             os.close(fd)
 
     def accept_file(self, path: str, received: Received) -> str:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the Inbox contract: accept_file makes the file's data durable
+        finally:
+            os.close(fd)
         item_id = uuid.uuid4().hex
         self._meta(item_id, received, os.stat(path).st_size)
         os.rename(path, self.dir / item_id)
