@@ -113,10 +113,23 @@ class Index:
             self.db.enable_wal()
             self.db.execute(f"PRAGMA synchronous={synchronous}")
             self.db.executescript(SCHEMA)
+        # Lookups made on the reactor thread (the AS2 duplicate check) read through a connection of
+        # their own: in WAL mode a reader never waits for a writer, so the reactor is not held up
+        # behind the lock while a worker applies a batch of events. It sees committed data only.
+        self._reader = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
+        self._read_lock = threading.Lock()
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self.lock:
             self.db.close()
+
+    def _committed_rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._read_lock:
+            cur = self._reader.execute(sql, params)
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self.lock:
@@ -417,7 +430,8 @@ class Index:
         return row[0] if row else None
 
     def message(self, partner: str, message_id: str, direction: str = "in") -> dict[str, Any] | None:
-        rows = self._rows(
+        """The committed message row (read without waiting for a writer: see ``__init__``)."""
+        rows = self._committed_rows(
             "SELECT * FROM messages WHERE partner = ? AND message_id = ? AND direction = ?",
             (partner, message_id, direction),
         )

@@ -21,6 +21,7 @@ from gateway.store.controlnumbers import ControlNumbers
 from gateway.store.events import EventWriter
 from gateway.store.ids import id_time
 from gateway.store.index import Index
+from gateway.store.later import LaterIndex
 from gateway.store.lock import SpoolLock
 from gateway.store.rebuild import CATCH_UP_WINDOW, catch_up
 from gateway.store.recovery import RecoveryReport, recover
@@ -50,6 +51,7 @@ class Store(EventWriter):
         self.recovery = RecoveryReport()
         self.index_stale = False
         self._attached = False
+        self.later = LaterIndex(self.index.apply_many, self._later_failed)
 
     @classmethod
     def open(
@@ -108,6 +110,7 @@ class Store(EventWriter):
         return store
 
     def close(self) -> None:
+        self.later.close()
         self.index.close()
         self.audit.close()
         self.spool.close()
@@ -172,6 +175,16 @@ class Store(EventWriter):
             meta["extra"] = json.loads(json.dumps(received.extra, default=str))
         return meta
 
+    def _later_failed(self, events: list[dict[str, Any]], exc: Exception) -> None:
+        self.index_stale = True  # the events are on record; `gatewayctl index rebuild` catches up
+        log.error("index.apply_failed", events=len(events), first_seq=events[0]["seq"], error=str(exc))
+
+    def message_received(self, partner: str, message_id: str) -> bool:
+        """Whether a message with this id came in from ``partner`` (index, or arrivals still queued
+        for it by ``accept(..., index_later=True)``)."""
+        return self.later.has_message(partner, message_id) or \
+            self.index.message(partner, message_id, "in") is not None
+
     def _received_event(self, item_id: str, meta: dict[str, Any]) -> dict[str, Any]:
         keys = {k: meta[k] for k in ("message_id", "filename") if meta.get(k)}
         return {
@@ -189,16 +202,20 @@ class Store(EventWriter):
     def _audit_received(self, item_id: str, meta: dict[str, Any]) -> None:
         self.record("item.received", **self._received_event(item_id, meta))
 
-    def accept(self, payload: bytes, received: Received) -> str:
+    def accept(self, payload: bytes, received: Received, index_later: bool = False) -> str:
         """Store what a transport received in ``in/``, audited; return the item id once both the item
-        and its ``item.received`` event are durable (one shared durability round)."""
-        return self._accept(self.spool.stage_put("in", payload, self._received_meta(received)))
+        and its ``item.received`` event are durable (one shared durability round).
 
-    def accept_file(self, path: str, received: Received) -> str:
+        ``index_later`` leaves the event's index row to a background thread (see
+        :mod:`gateway.store.later`), so the caller can answer its partner without waiting for the
+        index; :meth:`message_received` knows the arrival either way."""
+        return self._accept(self.spool.stage_put("in", payload, self._received_meta(received)), index_later)
+
+    def accept_file(self, path: str, received: Received, index_later: bool = False) -> str:
         """Like :meth:`accept`, moving the file at ``path`` into the spool."""
-        return self._accept(self.spool.stage_put_file("in", path, self._received_meta(received)))
+        return self._accept(self.spool.stage_put_file("in", path, self._received_meta(received)), index_later)
 
-    def _accept(self, staged: Staged) -> str:
+    def _accept(self, staged: Staged, index_later: bool = False) -> str:
         try:
             ev, path, fd = self.audit.stage("item.received", **self._received_event(staged.item_id, staged.meta))
         except BaseException:
@@ -211,7 +228,10 @@ class Store(EventWriter):
             raise
         finally:
             os.close(fd)
-        self._apply(ev)
+        if index_later:
+            self.later.add(ev)
+        else:
+            self._apply(ev)
         return staged.item_id
 
     def _discarded(self, item_id: str, received: dict[str, Any], exc: OSError) -> None:

@@ -157,7 +157,7 @@ class Station:
         self.inflight.add(key)
         try:
             if not duplicate:  # one indexed SQLite read (~20 us): cheaper here than a thread hop
-                duplicate = self.store.index.message(partner.id, msg_id, "in") is not None
+                duplicate = self.store.message_received(partner.id, msg_id)
             t1 = time.perf_counter()
             got = await self.pool.run(
                 receive_job,

@@ -1,0 +1,117 @@
+"""Index projection off the answer path: audited events applied by one background thread, in batches.
+
+A transport answers its partner once the item and its ``item.received`` event are durable; the index
+row that event projects (the ``messages`` row used to spot a resent AS2 Message-ID) is derived data.
+Writing it before answering made every arrival wait for the index lock, which a worker applying a
+batch of events holds for tens of milliseconds. Here arrivals only queue the event; one thread applies
+everything queued in one SQLite transaction. Until then :meth:`LaterIndex.has_message` still knows
+the arrival, so a resend in that window is recognised.
+
+The trail is the record: after a crash the index catches up from it (``rebuild.catch_up``) as it does
+for any applied-but-not-synced index commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+Event = dict[str, Any]
+
+
+class LaterIndex:
+    def __init__(self, apply_many: Callable[[list[tuple[Event, None]]], None],
+                 on_error: Callable[[list[Event], Exception], None]) -> None:
+        self._apply_many = apply_many
+        self._on_error = on_error
+        self._cv = threading.Condition(threading.Lock())
+        self._queue: list[Event] = []
+        self._messages: dict[tuple[str, str], int] = {}  # (partner, message id) -> events queued or applying
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # transactions run (for tests and benchmarks)
+
+    def add(self, ev: Event) -> None:
+        """Queue an audited (durable) event for the index."""
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            self._queue.append(ev)
+            key = _message_key(ev)
+            if key is not None:
+                self._messages[key] = self._messages.get(key, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="index-later", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def has_message(self, partner: str, message_id: str) -> bool:
+        """Whether an arrival with this message id is queued or being applied."""
+        with self._cv:
+            return (partner, message_id) in self._messages
+
+    def flush(self) -> None:
+        """Return once everything queued so far is applied (or reported as failed)."""
+        with self._cv:
+            while self._queue or self._busy:
+                if self._thread is None or not self._thread.is_alive():
+                    break
+                self._cv.wait(0.5)
+
+    def close(self) -> None:
+        self.flush()
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._queue:  # the thread is gone (it never is, short of a bug): apply what is left here
+            self._apply(self._queue)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+                self._busy = True
+            try:
+                self._apply(batch)
+            finally:
+                with self._cv:
+                    for ev in batch:
+                        key = _message_key(ev)
+                        if key is not None:
+                            left = self._messages.get(key, 1) - 1
+                            if left > 0:
+                                self._messages[key] = left
+                            else:
+                                self._messages.pop(key, None)
+                    self._busy = False
+                    self._cv.notify_all()
+
+    def _apply(self, batch: list[Event]) -> None:
+        try:
+            self._apply_many([(ev, None) for ev in batch])
+            self.batches += 1
+        except (sqlite3.Error, OSError) as exc:
+            self._on_error(batch, exc)
+        except Exception as exc:  # a bug must not kill the thread: the trail keeps the events
+            log.exception("index.later_failed", events=len(batch))
+            self._on_error(batch, exc)
+
+
+def _message_key(ev: Event) -> tuple[str, str] | None:
+    message_id = (ev.get("keys") or {}).get("message_id")
+    if ev.get("event") == "item.received" and message_id and ev.get("partner"):
+        return (ev["partner"], message_id)
+    return None
