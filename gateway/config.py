@@ -126,6 +126,8 @@ GATEWAY_SHAPE = Map({
         "api_body_max": Key(SIZE, default="10MiB"),
     }), default=dict),
     "shutdown": Key(Map({"drain_timeout": Key(DURATION, default="20s")}), default=dict),
+    # hold: arrivals are stored and acknowledged as always, but not processed until the hold is lifted
+    "pipeline": Key(Map({"hold": Key(BOOL, default=False)}), default=dict),
     "log": Key(Map({"level": Key(Scalar((str,), choices=("debug", "info", "warning", "error")), default="info")}),
                default=dict),
     "alerts": Key(Map({"webhook": Key(OPT_STR), "secret_file": Key(OPT_STR)}), default=dict),
@@ -292,6 +294,7 @@ class GatewayConfig:
     checksum: str  # sha256 over every config file read, in a stable order
     files: tuple[Path, ...] = field(default=())
     as2_workers: int = 0
+    pipeline_hold: bool = False
 
     def partner_by_as2_id(self, as2_id: str) -> Partner | None:
         for p in self.partners.values():
@@ -523,5 +526,5 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         api_folders=tuple({**f, "path": _resolve(base, f["path"]), "poll_interval": parse_duration(f["poll_interval"])}
                           for f in data["api"]["folders"]),
         checksum=digest.hexdigest(),
-        files=tuple(files), as2_workers=data["limits"]["as2_workers"],
+        files=tuple(files), as2_workers=data["limits"]["as2_workers"], pipeline_hold=data["pipeline"]["hold"],
     )

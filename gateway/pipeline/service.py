@@ -25,6 +25,7 @@ from gateway.service import metrics
 log = structlog.get_logger(__name__)
 PHASES = ("parse", "validate", "map", "rules", "store")
 BATCH_ITEMS = 32  # items at most whose outputs one durability round makes durable together
+metrics.describe("acorn_pipeline_held", "gauge", "1 while pipeline.hold keeps arrivals from being processed")
 metrics.describe("acorn_pipeline_seconds_total", "counter",
                  "pipeline seconds: claim, item (whole processing), and within it parse, validate, map, rules, store")
 
@@ -37,6 +38,7 @@ class PipelineService(service.Service):
         self.reactor = reactor
         self.store = store
         self.processor = InboundProcessor(store, config)
+        self.hold = config.pipeline_hold
         self.after_batch = after_batch
         self.poll_interval = poll_interval
         self.batch_items = batch_items
@@ -49,10 +51,25 @@ class PipelineService(service.Service):
 
     def reconfigure(self, config: GatewayConfig) -> None:
         self.processor = InboundProcessor(self.store, config)  # swapped between items
+        if config.pipeline_hold != self.hold:
+            self.hold = config.pipeline_hold
+            self._log_hold()
+            if not self.hold:
+                self.kick()
+
+    def _log_hold(self) -> None:
+        metrics.set_gauge("acorn_pipeline_held", 1.0 if self.hold else 0.0)
+        if self.hold:
+            log.warning("pipeline_held", waiting=len(self.store.spool.list("in")),
+                        hint="arrivals are stored and acknowledged, not processed; set pipeline.hold: false and reload")
+        else:
+            log.info("pipeline_released", waiting=len(self.store.spool.list("in")))
 
     def startService(self) -> None:
         super().startService()
         self._stopping = False
+        if self.hold:
+            self._log_hold()
         self._loop = task.LoopingCall(self.kick)
         self._loop.clock = self.reactor
         self._loop.start(self.poll_interval, now=True)
@@ -71,7 +88,7 @@ class PipelineService(service.Service):
         return done
 
     def kick(self) -> None:
-        if self._batch is not None or self._stopping:
+        if self._batch is not None or self._stopping or self.hold:
             return
         self._batch = threads.deferToThread(self._drain)
         self._batch.addCallbacks(self._drained, lambda f: log.error("pipeline_batch_failed", error=str(f.value)))
@@ -113,7 +130,7 @@ class PipelineService(service.Service):
         """
         candidates: list[str] = []
         listings = 0
-        while len(taken) < self.batch_items and not self._stopping:
+        while len(taken) < self.batch_items and not self._stopping and not self.hold:
             t0 = time.perf_counter()
             item = None
             while item is None:
