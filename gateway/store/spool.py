@@ -275,16 +275,26 @@ class Spool:
         return sorted(n for n in names if is_id(n) and n not in hidden)
 
     def find(self, item_id: str) -> SpoolItem | None:
+        """The item wherever it is, or ``None``. The four base folders are tried first, without
+        listing anything (an item is nearly always in one of them), then the ``out/`` queues; an item
+        moved between two folders while we look is looked for once more."""
         if not is_id(item_id):
             return None
-        for state in self.states():
-            path = os.path.join(self.dir(state), item_id)
-            if os.path.exists(path):
-                try:
-                    return SpoolItem(item_id, state, read_meta(path + META_SUFFIX), path)
-                except FileNotFoundError:
-                    continue  # moved meanwhile
+        for _ in range(2):
+            for state in self._search_order():
+                path = os.path.join(self.root, *state.split("/"), item_id)
+                if os.path.exists(path):
+                    try:
+                        return SpoolItem(item_id, state, read_meta(path + META_SUFFIX), path)
+                    except FileNotFoundError:
+                        continue  # moved meanwhile
         return None
+
+    def _search_order(self) -> Iterator[str]:
+        yield from BASE_STATES
+        for state in self.states():
+            if state not in BASE_STATES:
+                yield state
 
     def item(self, item_id: str) -> SpoolItem:
         found = self.find(item_id)
