@@ -51,6 +51,7 @@ def main(config_path: str, log_format: str, dev_keys: bool) -> None:
 
     from twisted.internet import defer, reactor
 
+    from gateway.service import signals
     from gateway.service.app import Gateway
     from gateway.service.storage import open_store
     from gateway.store import StoreLocked
@@ -69,10 +70,7 @@ def main(config_path: str, log_format: str, dev_keys: bool) -> None:
 
     gw = Gateway(config, reactor, store)
 
-    def on_hup(signum: int, frame: object) -> None:
-        reactor.callFromThread(gw.reload)
-
-    signal.signal(signal.SIGHUP, on_hup)
+    signals.install(reactor, gw.reload)  # handlers that only hand the signal to the reactor
     # `kill -USR1 <pid>` writes every thread's stack to stderr: what ops needs when the daemon looks stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
