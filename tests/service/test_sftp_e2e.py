@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -70,14 +69,9 @@ def test_upload_850_reaches_archive_as_json_and_997_is_downloadable(config_tree,
         ack = (work / "ack.edi").read_bytes()
         assert b"ST*997*" in ack and b"AK1*PO*101" in ack and b"AK9*A" in ack
     finally:
-        # Clean stops are asserted strictly in test_daemon.py. Here a stop that hangs (seen twice in ~10
-        # full-suite runs, never alone; under investigation, see the closing notes) is reported as a
-        # warning with every thread's stack, so the SFTP data path this test is about still decides it.
-        try:
-            code = d.stop()
-        except AssertionError as hang:
-            warnings.warn(f"gatewayd stop hung after the SFTP session: {hang}", stacklevel=1)
-            code = 0
+        # A stop right after an SFTP session once hung now and then: SIGTERM landed while a disconnect was
+        # being logged, and Twisted's handler logs too (see gateway/service/signals.py). Asserted strictly.
+        code = d.stop()
         d.sock.close()
     assert code == 0
     assert Path(config_tree.root / "spool").is_dir()
