@@ -68,7 +68,8 @@ def test_healthz_stays_fast_while_a_50mb_interchange_is_processed(tmp_path: Path
     assert delivered > 0, "the window covered processing, not only the parse"
     assert len(busy) >= WINDOW / 0.1, "probes were not held up"
     assert p50 < 0.05 and p95 < 0.05
-    # The parser works a step at a time now, but building the 50 MB text (page faults of one fresh
-    # allocation, 30-40 ms) and a shared machine still leave single probes near or over 50 ms.
-    # Before the parse tree was frozen, the collector stalled it for 1-3 s.
+    # The parser works a step at a time and the pipeline thread yields the GIL after 1 ms while it works
+    # (worst probe 25-39 ms on a quiet machine); a shared CI machine can still stretch single probes, so
+    # the worst case is held to a looser bound. Before the parse tree was frozen, the collector stalled
+    # the reactor for 1-3 s.
     assert worst < 0.5
