@@ -48,7 +48,7 @@ def header_delimiters(text: str, pos: int) -> tuple[Delimiters, str | None, int]
     return d, una, pos
 
 
-def unb_segment(raw0: str, d: Delimiters, table: dict[int, str | None] | None) -> list:  # type: ignore[type-arg]
+def unb_segment(raw0: str, d: Delimiters, table: dict[int, str | None] | None) -> list:
     el = normalize(raw0.strip(WHITESPACE).split(d.element), d.component, d.repetition)
     if table is not None:
         el = [[p.translate(table) for p in v] if isinstance(v, list) else v.translate(table) for v in el]
@@ -62,12 +62,12 @@ def read_edifact(text: str, start: int, offset: Callable[[int], int], encoding: 
     while pos < len(text):
         head = header_delimiters(text, pos)
         if isinstance(head[0], str):
-            code, message = head  # type: ignore[misc]
+            code, message = head
             if reader.interchanges and code == "no_interchange":
                 code, message = "data_outside_interchange", f"data after the last interchange: {text[pos:pos + 12]!r}"
             reader.add(code, message, offset=offset(pos), level="interchange")
             return reader
-        d, una, pos = head  # type: ignore[misc]
+        d, una, pos = head
         body = text[pos:]
         table = None
         if d.release and d.release in body:

@@ -29,7 +29,7 @@ Element = Union[str, list[str], "Repeats"]
 Segment = list  # [tag, element1, element2, ...]
 
 
-class Repeats(list):  # type: ignore[type-arg]
+class Repeats(list):
     """A repeated element: one entry per repetition."""
 
     __slots__ = ()

@@ -82,7 +82,7 @@ def _first(v: Any) -> str:
         if not v:
             return ""
         v = v[0]
-    return v  # type: ignore[no-any-return]
+    return v
 
 
 def _compile_conds(text: str, sel: str) -> Callable[[list[Any], Any], bool] | None:
@@ -135,9 +135,9 @@ class Step:
             if item.__class__ is Loop:
                 trig = item.items[0] if item.items and item.items[0].__class__ is not Loop else None
                 if trig is not None and trig[0] == tag and (cond is None or cond(trig, seen)):
-                    return trig  # type: ignore[no-any-return]
+                    return trig
             elif item[0] == tag and (cond is None or cond(item, seen)):
-                return item  # type: ignore[no-any-return]
+                return item
         return None
 
 

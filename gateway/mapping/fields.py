@@ -238,7 +238,7 @@ def _compile_group(ctx: CompileCtx, spec: dict[str, Any], path: PathKey, out: st
     if sel is not None:
         ctx.where.pop()
     if hasattr(ctx.source, "scope"):
-        ctx.source.scope = saved  # type: ignore[attr-defined]
+        ctx.source.scope = saved
     if "each" in spec:
         def each(scope: Any, rt: Runtime, p: str) -> Any:
             items = many(scope, rt) if many else []

@@ -130,7 +130,7 @@ class OutCompiler:
         def value(scope: Any, rt: Runtime) -> Any:
             doc = rt.counts.get("_frozen")
             if doc is None:
-                doc = rt.counts["_frozen"] = frozen(rt.root)  # type: ignore[assignment]
+                doc = rt.counts["_frozen"] = frozen(rt.root)
             try:
                 v = plain(fn(doc, scope if scope is not rt.root else None, rt.tzname))
             except (ArithmeticError, TypeError, ValueError, AttributeError, RuntimeError) as exc:

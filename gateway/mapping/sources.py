@@ -118,7 +118,7 @@ def _ref(root: dict[str, Any], ref: str) -> dict[str, Any]:
     node: Any = root
     for part in ref.lstrip("#/").split("/"):
         node = node[part]
-    return node  # type: ignore[no-any-return]
+    return node
 
 
 class JsonPath:

@@ -77,6 +77,6 @@ def _text(v: Any) -> str:
 def to_xml(doc: dict[str, Any], cfg: dict[str, Any]) -> bytes:
     nsmap: dict[str | None, str] = {k if k != "default" else None: v for k, v in (cfg.get("namespaces") or {}).items()}
     default_ns = nsmap.get(None)
-    root = etree.Element(_qname(str(cfg["root"]), nsmap, default_ns), nsmap=nsmap or None)  # type: ignore[arg-type]
+    root = etree.Element(_qname(str(cfg["root"]), nsmap, default_ns), nsmap=nsmap or None)
     _fill(root, doc, nsmap, default_ns)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)  # type: ignore[no-any-return]
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -70,7 +70,7 @@ class Frozen:
         return "{" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + "}"
 
 
-class FrozenMap(dict):  # type: ignore[type-arg]
+class FrozenMap(dict):
     """A free-form mapping: attribute access, missing keys read as None, read-only."""
 
     def __getattr__(self, name: str) -> Any:

@@ -22,7 +22,7 @@ class RulesConfigError(ProblemsError, ValueError):
     rule id, message), like every other config error (gateway/yamlfile.py)."""
 
 
-class LDict(dict):  # type: ignore[type-arg]
+class LDict(dict):
     line: int = 0
     key_lines: dict[Any, int]
 
@@ -30,7 +30,7 @@ class LDict(dict):  # type: ignore[type-arg]
         return self.key_lines.get(key, self.line)
 
 
-class LList(list):  # type: ignore[type-arg]
+class LList(list):
     line: int = 0
     item_lines: list[int]
 

@@ -29,12 +29,12 @@ def schema(kind: str) -> dict[str, Any]:
     """The JSON Schema of one document kind (KeyError for an unknown kind)."""
     if kind not in KINDS:
         raise KeyError(kind)
-    return json.loads((HERE / f"{kind}.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads((HERE / f"{kind}.json").read_text(encoding="utf-8"))
 
 
 @cache
 def _validator(kind: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(schema(kind))  # type: ignore[no-any-return]
+    return fastjsonschema.compile(schema(kind))
 
 
 def _path(name: str) -> str:

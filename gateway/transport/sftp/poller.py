@@ -74,7 +74,7 @@ class SFTPPoller(service.Service):
         self._loop.clock = self.clock
         self._loop.start(self.remote.poll_interval_s, now=True)
 
-    def stopService(self) -> defer.Deferred[None]:  # type: ignore[override]
+    def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         if self._loop is not None and self._loop.running:
             self._loop.stop()
