@@ -116,7 +116,7 @@ class Compiler:
         self.consts[name] = value
         return ast.Name(name, ast.Load())
 
-    def visit(self, node: ast.AST, scope: dict[str, Any]) -> tuple[ast.AST, Any]:
+    def visit(self, node: ast.AST, scope: dict[str, Any]) -> tuple[ast.expr, Any]:
         if not isinstance(node, _ALLOWED):
             raise self.fail(node, f"'{type(node).__name__}' is not allowed in rule expressions")
         self.depth += 1
@@ -127,7 +127,7 @@ class Compiler:
         finally:
             self.depth -= 1
 
-    def v_Constant(self, node: ast.Constant, scope: dict) -> tuple[ast.AST, Any]:
+    def v_Constant(self, node: ast.Constant, scope: dict) -> tuple[ast.expr, Any]:
         v = node.value
         if isinstance(v, bool) or v is None:
             return node, "bool" if isinstance(v, bool) else ANY
@@ -140,7 +140,7 @@ class Compiler:
             return node, "str"
         raise self.fail(node, f"constant {v!r} is not allowed")
 
-    def v_Name(self, node: ast.Name, scope: dict) -> tuple[ast.AST, Any]:
+    def v_Name(self, node: ast.Name, scope: dict) -> tuple[ast.expr, Any]:
         if node.id in scope:
             pyname, typ = scope[node.id]
             return ast.Name(pyname, ast.Load()), typ
@@ -151,7 +151,7 @@ class Compiler:
         known = sorted(set(self.root) | {k for k in scope if not k.startswith("_")})
         raise self.fail(node, f"unknown name '{node.id}' (known: {', '.join(known)})")
 
-    def v_Attribute(self, node: ast.Attribute, scope: dict) -> tuple[ast.AST, Any]:
+    def v_Attribute(self, node: ast.Attribute, scope: dict) -> tuple[ast.expr, Any]:
         value, typ = self.visit(node.value, scope)
         if node.attr.startswith("_"):
             raise self.fail(node, f"field '{node.attr}' is not allowed")
@@ -163,7 +163,7 @@ class Compiler:
             return ast.Attribute(value, node.attr, ast.Load()), norm(typ[node.attr])
         raise self.fail(node, f"'{node.attr}': a {_type_name(typ)} has no fields")
 
-    def v_Subscript(self, node: ast.Subscript, scope: dict) -> tuple[ast.AST, Any]:
+    def v_Subscript(self, node: ast.Subscript, scope: dict) -> tuple[ast.expr, Any]:
         value, typ = self.visit(node.value, scope)
         if isinstance(node.slice, ast.Slice):
             raise self.fail(node, "slices are not allowed")
@@ -171,7 +171,7 @@ class Compiler:
         item = typ.item if isinstance(typ, ListT) else (typ if typ == "str" else ANY)
         return ast.Subscript(value, index, ast.Load()), item
 
-    def v_BinOp(self, node: ast.BinOp, scope: dict) -> tuple[ast.AST, Any]:
+    def v_BinOp(self, node: ast.BinOp, scope: dict) -> tuple[ast.expr, Any]:
         if not isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div | ast.FloorDiv | ast.Mod):
             raise self.fail(node, f"'{type(node.op).__name__}' is not allowed in rule expressions")
         left, lt = self.visit(node.left, scope)
@@ -185,37 +185,37 @@ class Compiler:
             return ast.Call(ast.Name("_mul", ast.Load()), [left, right], []), typ
         return ast.BinOp(left, node.op, right), typ
 
-    def v_UnaryOp(self, node: ast.UnaryOp, scope: dict) -> tuple[ast.AST, Any]:
+    def v_UnaryOp(self, node: ast.UnaryOp, scope: dict) -> tuple[ast.expr, Any]:
         if not isinstance(node.op, ast.Not | ast.USub | ast.UAdd):
             raise self.fail(node, f"'{type(node.op).__name__}' is not allowed in rule expressions")
         operand, typ = self.visit(node.operand, scope)
         return ast.UnaryOp(node.op, operand), "bool" if isinstance(node.op, ast.Not) else typ
 
-    def v_BoolOp(self, node: ast.BoolOp, scope: dict) -> tuple[ast.AST, Any]:
+    def v_BoolOp(self, node: ast.BoolOp, scope: dict) -> tuple[ast.expr, Any]:
         return ast.BoolOp(node.op, [self.visit(v, scope)[0] for v in node.values]), ANY
 
-    def v_Compare(self, node: ast.Compare, scope: dict) -> tuple[ast.AST, Any]:
+    def v_Compare(self, node: ast.Compare, scope: dict) -> tuple[ast.expr, Any]:
         left = self.visit(node.left, scope)[0]
         return ast.Compare(left, node.ops, [self.visit(c, scope)[0] for c in node.comparators]), "bool"
 
-    def v_IfExp(self, node: ast.IfExp, scope: dict) -> tuple[ast.AST, Any]:
+    def v_IfExp(self, node: ast.IfExp, scope: dict) -> tuple[ast.expr, Any]:
         test = self.visit(node.test, scope)[0]
         body, bt = self.visit(node.body, scope)
         orelse, ot = self.visit(node.orelse, scope)
         return ast.IfExp(test, body, orelse), bt if bt == ot else (bt if ot == ANY else ANY)
 
-    def _seq(self, node: ast.List | ast.Tuple | ast.Set, scope: dict) -> tuple[list[ast.AST], Any]:
+    def _seq(self, node: ast.List | ast.Tuple | ast.Set, scope: dict) -> tuple[list[ast.expr], Any]:
         items = [self.visit(e, scope) for e in node.elts]
         types = {t if isinstance(t, str) else id(t) for _, t in items}
         return [n for n, _ in items], ListT(items[0][1] if len(types) == 1 else ANY)
 
-    def v_List(self, node: ast.List, scope: dict) -> tuple[ast.AST, Any]:
+    def v_List(self, node: ast.List, scope: dict) -> tuple[ast.expr, Any]:
         elts, typ = self._seq(node, scope)
         return ast.Tuple(elts, ast.Load()), typ
 
     v_Tuple = v_List
 
-    def v_Set(self, node: ast.Set, scope: dict) -> tuple[ast.AST, Any]:
+    def v_Set(self, node: ast.Set, scope: dict) -> tuple[ast.expr, Any]:
         elts, typ = self._seq(node, scope)
         return ast.Call(ast.Name("frozenset", ast.Load()), [ast.Tuple(elts, ast.Load())], []), typ
 
@@ -240,22 +240,22 @@ class Compiler:
             gens.append(ast.comprehension(ast.Name(pyname, ast.Store()), wrapped, ifs, 0))
         return gens, inner
 
-    def v_ListComp(self, node: ast.ListComp, scope: dict) -> tuple[ast.AST, Any]:
+    def v_ListComp(self, node: ast.ListComp, scope: dict) -> tuple[ast.expr, Any]:
         gens, inner = self._comprehension(node, scope)
         elt, typ = self.visit(node.elt, inner)
         return ast.Call(ast.Name("tuple", ast.Load()), [ast.GeneratorExp(elt, gens)], []), ListT(typ)
 
-    def v_GeneratorExp(self, node: ast.GeneratorExp, scope: dict) -> tuple[ast.AST, Any]:
+    def v_GeneratorExp(self, node: ast.GeneratorExp, scope: dict) -> tuple[ast.expr, Any]:
         gens, inner = self._comprehension(node, scope)
         elt, typ = self.visit(node.elt, inner)
         return ast.GeneratorExp(elt, gens), ListT(typ)
 
-    def v_SetComp(self, node: ast.SetComp, scope: dict) -> tuple[ast.AST, Any]:
+    def v_SetComp(self, node: ast.SetComp, scope: dict) -> tuple[ast.expr, Any]:
         gens, inner = self._comprehension(node, scope)
         elt, typ = self.visit(node.elt, inner)
         return ast.Call(ast.Name("frozenset", ast.Load()), [ast.GeneratorExp(elt, gens)], []), ListT(typ)
 
-    def v_Call(self, node: ast.Call, scope: dict) -> tuple[ast.AST, Any]:
+    def v_Call(self, node: ast.Call, scope: dict) -> tuple[ast.expr, Any]:
         if not isinstance(node.func, ast.Name):
             raise self.fail(node, "only the rule functions can be called (no methods)")
         fn: FnSpec | None = FUNCTIONS.get(node.func.id)
@@ -266,7 +266,8 @@ class Compiler:
         n = len(node.args)
         if not fn.min_args <= n <= fn.max_args:
             raise self.fail(node, f"{fn.name}() takes {fn.min_args}..{fn.max_args} arguments, got {n}")
-        args, types = [], []
+        args: list[ast.expr] = []
+        types: list[Any] = []
         for i, a in enumerate(node.args):
             if i in fn.const_args:
                 if not (isinstance(a, ast.Constant) and isinstance(a.value, str)):
