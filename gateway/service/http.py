@@ -29,6 +29,7 @@ _413 = (b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Type: t
 
 class CappedRequest(server.Request):
     site: DrainingSite
+    channel: TrackingChannel
 
     def gotLength(self, length: int | None) -> None:
         inflight = self.channel.site.inflight
@@ -52,10 +53,10 @@ class CappedRequest(server.Request):
     def _refuse(self, size: int, limit: int) -> None:
         body = f"request body of {size} bytes is over the limit of {limit} bytes\n".encode()
         log.warning("http_body_too_large", size=size, limit=limit, path=self.path.decode("latin-1") if self.path
-                    else None, peer=str(self.channel.transport.getPeer()))
+                    else None, peer=str(self.channel.transport.getPeer()))  # type: ignore[misc,union-attr]  # zope interface; transport is set while connected
         self.channel.site.inflight.discard(self)
-        self.channel.transport.write(_413 % (len(body), body))
-        self.channel.transport.loseConnection()
+        self.channel.transport.write(_413 % (len(body), body))  # type: ignore[union-attr, call-arg, misc]  # zope interface; transport is set while connected
+        self.channel.transport.loseConnection()  # type: ignore[misc,union-attr]  # zope interface; transport is set while connected
 
 
 class TrackingChannel(http.HTTPChannel):
@@ -65,7 +66,7 @@ class TrackingChannel(http.HTTPChannel):
         super().connectionMade()
         self.factory.channels.add(self)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Any) -> None:  # type: ignore[override]  # Twisted always passes the reason
         self.factory.channels.discard(self)
         waiters, self.factory.gone_waiters = self.factory.gone_waiters, []
         super().connectionLost(reason)
@@ -74,7 +75,7 @@ class TrackingChannel(http.HTTPChannel):
 
 
 class DrainingSite(server.Site):
-    protocol = TrackingChannel
+    protocol = TrackingChannel  # type: ignore[assignment]  # Twisted types protocol as a zero-argument factory
     requestFactory = CappedRequest
     displayTracebacks = False
     noisy = False
@@ -86,7 +87,7 @@ class DrainingSite(server.Site):
         self.inflight: set[server.Request] = set()
         self.gone_waiters: list[defer.Deferred[None]] = []
 
-    def log(self, request: server.Request) -> None:  # access log: one structured line per request
+    def log(self, request: http.Request) -> None:  # access log: one structured line per request
         log.debug("http_request", method=request.method.decode("latin-1"), path=request.uri.decode("latin-1"),
                   code=request.code, peer=getattr(request.getClientAddress(), "host", None))
 
@@ -102,7 +103,7 @@ class HTTPListenerService(service.Service):
 
     async def listen(self) -> IListeningPort:
         self.port = await serverFromString(self.reactor, self.endpoint).listen(self.site)
-        log.info("listening", listener=self.name, endpoint=self.endpoint, address=str(self.port.getHost()))
+        log.info("listening", listener=self.name, endpoint=self.endpoint, address=str(self.port.getHost()))  # type: ignore[misc]  # zope interface method
         return self.port
 
     def stopService(self) -> defer.Deferred[None]:
@@ -111,7 +112,7 @@ class HTTPListenerService(service.Service):
 
     async def _stop(self) -> None:
         if self.port is not None:
-            await self.port.stopListening()
+            await self.port.stopListening()  # type: ignore[misc]  # zope interface method; a listening port returns a Deferred
             self.port = None
         clock: IReactorTime = self.reactor
         waited = 0.0
@@ -127,4 +128,4 @@ class HTTPListenerService(service.Service):
             await task.deferLater(clock, 0.05, lambda: None)
             waited += 0.05
         for channel in list(self.site.channels):
-            channel.transport.abortConnection()
+            channel.transport.abortConnection()  # type: ignore[union-attr]  # channels in the set are connected
