@@ -26,10 +26,10 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import structlog
 
@@ -51,6 +51,14 @@ log = structlog.get_logger(__name__)
 ACK_TYPES = {"997", "999", "CONTRL", "TA1"}
 FREEZE_OVER = 1 << 20  # items from this size on are processed with their parse tree frozen (see _parse)
 MAX_OPEN = 192  # descriptors a batch holds before an item's outputs so far are committed (big items)
+
+
+class _Where(TypedDict):
+    """Position of a transaction in the parse result, as Finding's keyword arguments."""
+
+    interchange: int
+    group: int
+    transaction: int
 
 
 def partner_queue(partner_id: str) -> str:
@@ -272,7 +280,7 @@ class InboundProcessor:
             # through: delivering them would contradict the ack and double them when the partner resends.
             group_errors = [f for f in result.findings_for(ici, gi) if f.severity == "error"]
             for ti, t in enumerate(g.transactions):
-                where = {"interchange": ici, "group": gi, "transaction": ti}
+                where: _Where = {"interchange": ici, "group": gi, "transaction": ti}
                 if t.type in ACK_TYPES:
                     self._inbound_ack(partner, ic, t, report, bound)
                     ack_route = self.catalog.inbound_route(partner, t.type)
@@ -289,7 +297,7 @@ class InboundProcessor:
                     report.acknowledged.append({"kind": "TA1", "interchange": seg[1] if len(seg) > 1 else ""})
         self._queue_ack(partner, result, ici, ic, extra, item_id, report, bound)
 
-    def _transaction(self, partner: Partner, ic: Interchange, g: Group, t: Transaction, where: dict[str, int],
+    def _transaction(self, partner: Partner, ic: Interchange, g: Group, t: Transaction, where: _Where,
                      item_id: str, meta: dict[str, Any], report: Report, envelope_errors: list[Finding]) -> list[Finding]:
         """Validate, map, check and queue one transaction; return the findings the ack must carry."""
         timings = report.timings
@@ -407,7 +415,7 @@ class InboundProcessor:
 
     def _queue_ack(self, partner: Partner, result: ParseResult, ici: int, ic: Interchange, extra: list[Finding],
                    item_id: str, report: Report, bound: Any) -> None:
-        builds = []
+        builds: list[tuple[str, Callable[..., Interchange | None]]] = []
         if ic.standard == "x12":
             x12 = partner.edi.get("x12") or {}
             policy = x12.get("acks", "997")
@@ -470,7 +478,7 @@ def _errors(findings: list[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
 
 
-def _at(f: Finding, where: dict[str, int]) -> Finding:
+def _at(f: Finding, where: _Where) -> Finding:
     from dataclasses import replace
 
-    return replace(f, **{k: v for k, v in where.items() if getattr(f, k) is None})
+    return replace(f, **{k: v for k, v in where.items() if getattr(f, k) is None})  # type: ignore[arg-type]  # only the int position fields
