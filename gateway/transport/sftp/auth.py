@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import os
 from collections import deque
+from typing import TYPE_CHECKING
 
 import bcrypt
 import structlog
@@ -18,6 +19,9 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
+
+if TYPE_CHECKING:
+    from gateway.transport.sftp.service import HardenedServerTransport
 
 log = structlog.get_logger()
 
@@ -91,7 +95,7 @@ class LoginRateLimiter:
         q = self._failures.get(host)
         if q is None:
             return deque()
-        cutoff = self._clock.seconds() - self._window
+        cutoff = self._clock.seconds() - self._window  # type: ignore[misc]  # zope interface method
         while q and q[0] <= cutoff:
             q.popleft()
         if not q:
@@ -105,21 +109,23 @@ class LoginRateLimiter:
         if len(self._failures) > 10_000:  # bound memory under a scan from many addresses
             for h in list(self._failures)[:5_000]:
                 self._recent(h)
-        self._failures.setdefault(host, deque()).append(self._clock.seconds())
+        self._failures.setdefault(host, deque()).append(self._clock.seconds())  # type: ignore[misc]  # zope interface method
 
 
 class RateLimitedUserAuth(userauth.SSHUserAuthServer):
     """``ssh-userauth`` that counts failures per source address and disconnects blocked ones."""
 
+    transport: HardenedServerTransport  # set by the SSH transport before the service starts
+
     def serviceStarted(self) -> None:
         factory = self.transport.factory
         self.clock = factory.clock
-        self.loginTimeout = factory.limits.login_timeout_s
+        self.loginTimeout = factory.limits.login_timeout_s  # type: ignore[assignment]  # Twisted declares int; it only goes to callLater
         self.attemptsBeforeDisconnect = 6
         super().serviceStarted()
 
     def _host(self) -> str:
-        return getattr(self.transport.transport.getPeer(), "host", "?")
+        return getattr(self.transport.transport.getPeer(), "host", "?")  # type: ignore[misc,union-attr]  # zope interface; transport is set while connected
 
     def tryAuth(self, kind: bytes, user: bytes, data: bytes):  # type: ignore[no-untyped-def]
         if kind != b"none" and self.transport.factory.limiter.blocked(self._host()):
@@ -137,7 +143,7 @@ class RateLimitedUserAuth(userauth.SSHUserAuthServer):
             log.info(
                 "sftp_login_failed",
                 remote=self._host(),
-                user=self.user.decode("utf-8", "replace"),
+                user=self.user.decode("utf-8", "replace"),  # type: ignore[union-attr]  # set by tryAuth before a failed attempt
                 method=self.method.decode("ascii", "replace"),
                 reason=reason.getErrorMessage(),
             )

@@ -107,6 +107,8 @@ class PartnerUser(ConchUser):
 class SFTPOnlySession(session.SSHSession):
     """A session channel that only starts the ``sftp`` subsystem."""
 
+    avatar: PartnerUser  # type: ignore[assignment]  # implements IConchUser (zope); the realm only hands out these
+
     def _refuse(self, what: str) -> int:
         self.avatar.log_event("sftp_session_request_denied", request=what)
         return 0
@@ -145,11 +147,11 @@ class PartnerFileTransferServer(filetransfer.FileTransferServer):
 
         filetransfer.FileTransferBase.__init__(self)
         assert avatar is not None
-        self.client = JailedSFTPServer(avatar)
+        self.client = JailedSFTPServer(avatar)  # type: ignore[assignment]  # implements ISFTPServer (zope)
         self.openFiles: dict[bytes, Any] = {}
         self.openDirs: dict[bytes, Any] = {}
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Any) -> None:  # type: ignore[override]  # Twisted always passes the reason
         for f in self.openFiles.values():
             f.aborted = True
         super().connectionLost(reason)

@@ -32,7 +32,7 @@ class _Channel(channel.SSHChannel):
         self.ready = ready
 
     def channelOpen(self, specificData: bytes) -> None:
-        d = self.conn.sendRequest(self, b"subsystem", common.NS(b"sftp"), wantReply=True)
+        d = self.conn.sendRequest(self, b"subsystem", common.NS(b"sftp"), wantReply=True)  # type: ignore[union-attr]  # conn is set once the channel is open
         d.addCallbacks(self._subsystem_started, self._subsystem_refused)
 
     def openFailed(self, reason: Any) -> None:
@@ -86,7 +86,7 @@ class _UserAuth(userauth.SSHUserAuthClient):
     def getPrivateKey(self) -> defer.Deferred[keys.Key]:
         return defer.succeed(self._key)
 
-    def getPassword(self, prompt: bytes | None = None) -> None:  # type: ignore[override]
+    def getPassword(self, prompt: bytes | None = None) -> None:
         return None
 
 
@@ -129,7 +129,7 @@ class _ClientTransport(transport.SSHClientTransport):
         if self.error is None:
             self.error = SFTPConnectError(f"server disconnected: {description.decode('utf-8', 'replace')}")
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Any) -> None:  # type: ignore[override]  # Twisted always passes the reason
         super().connectionLost(reason)
         if not self.ready.called:
             err = self.error or SFTPConnectError(f"connection lost: {reason.getErrorMessage()}")
@@ -152,7 +152,7 @@ class SFTPSession:
         self._proto = proto
 
     def close(self) -> None:
-        self._proto.transport.loseConnection()
+        self._proto.transport.loseConnection()  # type: ignore[misc,union-attr]  # zope interface; transport is set while connected
 
 
 async def connect_sftp(reactor: Any, remote: SFTPRemoteConfig) -> SFTPSession:
@@ -160,7 +160,7 @@ async def connect_sftp(reactor: Any, remote: SFTPRemoteConfig) -> SFTPSession:
     ready: defer.Deferred[filetransfer.FileTransferClient] = defer.Deferred()
     endpoint = HostnameEndpoint(reactor, remote.host, remote.port, timeout=remote.connect_timeout_s)
     try:
-        proto = await endpoint.connect(_Factory(remote, key, ready))
+        proto = await endpoint.connect(_Factory(remote, key, ready))  # type: ignore[arg-type]  # ClientFactory implements IProtocolFactory (zope)
     except Exception as e:
         raise SFTPConnectError(f"cannot connect to {remote.host}:{remote.port}: {e}") from e
     timeout = reactor.callLater(remote.connect_timeout_s, ready.cancel)

@@ -52,12 +52,14 @@ class HardenedServerTransport(transport.SSHServerTransport):
     supportedCiphers = [b"aes128-ctr", b"aes256-ctr", b"aes192-ctr"]
     supportedMACs = [b"hmac-sha2-256", b"hmac-sha2-512"]
     supportedCompressions = [b"none"]
+    factory: GatewaySSHFactory
+    closed: defer.Deferred[None]  # set by SFTPService._stop on the connections it waits for
 
     def sendExtInfo(self, extensions: list[tuple[bytes, bytes]]) -> None:
         fixed = [(n, USER_KEY_ALGORITHMS if n == b"server-sig-algs" else v) for n, v in extensions]
         super().sendExtInfo(fixed)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Any) -> None:  # type: ignore[override]  # Twisted always passes the reason
         super().connectionLost(reason)
         self.factory.connections.discard(self)
         waiter = getattr(self, "closed", None)
@@ -95,10 +97,10 @@ def build_portal(svc: SFTPService) -> portal.Portal:
     """The login portal for the service's current users (keys and password hashes)."""
     key_db = {u.name.encode(): u.public_keys() for u in svc.users.values()}
     hashes = {u.name.encode(): u.password_hash for u in svc.users.values() if u.password_hash}
-    checkers: list[Any] = [SSHPublicKeyChecker(InMemorySSHKeyDB(key_db))]
+    checkers: list[Any] = [SSHPublicKeyChecker(InMemorySSHKeyDB(key_db))]  # type: ignore[arg-type]  # implements IAuthorizedKeysDB (zope)
     if hashes:
         checkers.append(HashedPasswordChecker(hashes))
-    return portal.Portal(PartnerRealm(svc), checkers)
+    return portal.Portal(PartnerRealm(svc), checkers)  # type: ignore[arg-type]  # implements IRealm (zope)
 
 
 class GatewaySSHFactory(factory.SSHFactory):
@@ -177,24 +179,24 @@ class SFTPService(service.Service):
         key = load_or_create_host_key(self.host_key_path)
         self.factory = GatewaySSHFactory(self, key)
         self.port = await serverFromString(self.reactor, self.endpoint).listen(self.factory)
-        log.info("sftp_listening", address=str(self.port.getHost()), host_key=fingerprint(key))
+        log.info("sftp_listening", address=str(self.port.getHost()), host_key=fingerprint(key))  # type: ignore[misc]  # zope interface method
 
-    def startService(self) -> defer.Deferred[None]:  # type: ignore[override]
+    def startService(self) -> defer.Deferred[None]:
         super().startService()
         return defer.Deferred.fromCoroutine(self._start())
 
     async def _stop(self) -> None:
         if self.port is not None:
-            await self.port.stopListening()
+            await self.port.stopListening()  # type: ignore[misc]  # zope interface method; a listening port returns a Deferred
             self.port = None
         if self.factory is not None:
             waits = []
             for t in list(self.factory.connections):
-                t.closed = defer.Deferred()  # type: ignore[attr-defined]
+                t.closed = defer.Deferred()
                 waits.append(t.closed)
-                t.transport.loseConnection()
+                t.transport.loseConnection()  # type: ignore[misc,union-attr]  # zope interface; transport is set while connected
             await defer.DeferredList(waits)
 
-    def stopService(self) -> defer.Deferred[None]:  # type: ignore[override]
+    def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         return defer.Deferred.fromCoroutine(self._stop())
