@@ -17,7 +17,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.schema import Key, ListOf, Map, MapOf, Scalar, check
@@ -309,6 +309,10 @@ class GatewayConfig:
                 f"checksum {self.checksum[:12]}")
 
 
+@overload
+def _resolve(base: Path, value: str) -> Path: ...
+@overload
+def _resolve(base: Path, value: str | None) -> Path | None: ...
 def _resolve(base: Path, value: str | None) -> Path | None:
     if value is None:
         return None
@@ -515,7 +519,7 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     paths = data["paths"]
     return GatewayConfig(
         file=file, base=base, node=data["node"], listen={k: v for k, v in data["listen"].items() if v},
-        paths=Paths(*(_resolve(base, paths[k]) for k in ("spool", "audit", "index", "keys", "sftp_root"))),  # type: ignore[arg-type]
+        paths=Paths(*(_resolve(base, paths[k]) for k in ("spool", "audit", "index", "keys", "sftp_root"))),
         our=data["our"], destinations=destinations, partners=partners, mappings_dir=mappings_dir,
         rules_dir=rules_dir, mapping_files=mapping_files, rule_files=rule_files,
         as2_body_max=parse_size(data["limits"]["as2_body_max"]),

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from gateway.edi.codes import finding
 from gateway.edi.edifact_parse import header_delimiters, unb_segment
@@ -128,7 +128,7 @@ class TransactionReader:
             queue.append(StreamedTransaction(ic, grp, txn, mine, reader.ic_i, reader.grp_i, reader.txn_i))
 
         reader.sink = sink
-        state = {"buf": decode(first[start:]), "eof": False, "consumed": 0, "seg_base": 0}
+        state: dict[str, Any] = {"buf": decode(first[start:]), "eof": False, "consumed": 0, "seg_base": 0}
 
         def more() -> bool:
             if state["eof"]:
@@ -156,7 +156,7 @@ class TransactionReader:
             if reader.ic is not None or not state["buf"].strip(WHITESPACE):
                 break
 
-    def _open(self, reader: X12Reader, state: dict, more) -> bool:  # type: ignore[no-untyped-def,type-arg]
+    def _open(self, reader: X12Reader, state: dict, more) -> bool:  # type: ignore[no-untyped-def]
         buf, pos = state["buf"], state["consumed"]
         if self.standard == "x12":
             isa = read_isa(buf, 0)
@@ -175,12 +175,12 @@ class TransactionReader:
             return True
         head = header_delimiters(buf, 0)
         if isinstance(head[0], str):
-            code, msg = head  # type: ignore[misc]
+            code, msg = head
             if reader.interchanges and code == "no_interchange":
                 code, msg = "data_outside_interchange", "data after the last interchange"
             reader.add(code, msg, offset=reader.byte_offset(pos), level="interchange")
             return False
-        d, una, at = head  # type: ignore[misc]
+        d, una, at = head
         end = _terminator(buf, at, d.segment, d.release)
         while end < 0 and len(buf) < MAX_SEGMENT and more():
             buf = state["buf"]
@@ -199,7 +199,7 @@ class TransactionReader:
         state["seg_base"] += 1
         return True
 
-    def _segments(self, reader: X12Reader, state: dict, more, queue: list[StreamedTransaction]):  # type: ignore[no-untyped-def,type-arg]
+    def _segments(self, reader: X12Reader, state: dict, more, queue: list[StreamedTransaction]):  # type: ignore[no-untyped-def]
         d = reader.ic.delimiters  # type: ignore[union-attr]
         t, rel = d.segment, (d.release if self.standard == "edifact" else None)
         while True:
