@@ -76,7 +76,7 @@ class EdifactReader(X12Reader):
                 s = s.strip(strip)
             if not s:
                 continue
-            el = s.split(e)
+            el: list[Any] = s.split(e)
             if el[0] in env:
                 act = self.envelope(el[0], s, i)
                 if act:
@@ -90,7 +90,7 @@ class EdifactReader(X12Reader):
             if not el[-1]:
                 while len(el) > 1 and el[-1] == "":
                     el.pop()
-            if table is not None and rel in s:
+            if table is not None and rel in s:  # type: ignore[operator]  # a release character is set whenever there is an unescape table
                 el = self.unescape(el)
             if segs is None:
                 self.outside(el, i)

@@ -15,7 +15,7 @@ def read_una(text: str, pos: int) -> Delimiters | str:
     una = text[pos:pos + 9]
     if len(una) < 9:
         return "the input ends inside the UNA segment"
-    comp, elem, dec, rel, rep, term = una[3:9]
+    comp, elem, dec, rel, rep, term = una[3:9]  # type: ignore[str-unpack]  # the slice is 6 characters long
     chars = [comp, elem, term] + [c for c in (rel, rep) if c != " "]
     if len(set(chars)) != len(chars) or any(c.isalnum() for c in chars):
         return f"UNA service characters {una[3:9]!r} are not usable"

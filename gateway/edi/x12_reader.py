@@ -184,7 +184,7 @@ class X12Reader:
                 s = s.strip(strip)
             if not s:
                 continue
-            el = s.split(e)
+            el: list[Any] = s.split(e)
             if el[0] in env:
                 act = self.envelope(el[0], s, i)
                 if act:

@@ -81,14 +81,14 @@ class RulePack:
                 results = rule.func(frozen, ctx)
             except Exception as exc:  # a guard tripped outside any item: report, never raise
                 results = [((), None, exc)]
-            for indexes, values, exc in results:
+            for indexes, values, exc in results:  # type: ignore[misc]  # a new loop variable, not the except clause's
                 path = rule.path.format(*indexes) if indexes else rule.path.replace("{}", "")
                 if exc is not None:
                     findings.append(Finding(
-                        code=rule.id, rule_id=rule.id, level="business", severity=rule.severity, path=path or None,
+                        code=rule.id, rule_id=rule.id, level="business", severity=rule.severity, path=path or None,  # type: ignore[arg-type]  # checked to be error or warning at load
                         message=f"rule {rule.id} could not be evaluated: {type(exc).__name__}: {exc}"))
                     continue
-                findings.append(Finding(code=rule.id, rule_id=rule.id, level="business", severity=rule.severity,
+                findings.append(Finding(code=rule.id, rule_id=rule.id, level="business", severity=rule.severity,  # type: ignore[arg-type]  # checked to be error or warning at load
                                         path=path or None, message=_render(rule.templates, values)))
         return findings
 
@@ -294,8 +294,8 @@ def _compile_rule(raw: Any, i: int, file: str, params: dict[str, Any], consts: d
     return Rule(rid, kinds, severity, g["_rule"], tuple(pieces), path, needs_index)
 
 
-def _params(raw: Any, file: str, problems: list[Problem]) -> dict[str, tuple[str, Any]]:
-    out: dict[str, tuple[str, Any]] = {}
+def _params(raw: Any, file: str, problems: list[Problem]) -> dict[str, tuple[str | ListT, Any]]:
+    out: dict[str, tuple[str | ListT, Any]] = {}
     for name, value in (raw or {}).items():
         if isinstance(value, bool):
             out[str(name)] = ("bool", value)

@@ -61,7 +61,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 class Frozen:
     """Base of the generated read-only record classes (one per object type)."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("documents are read-only in rules")
@@ -152,7 +152,7 @@ def freeze(value: Any, typ: Any, path: str, problems: list[tuple[str, str]]) -> 
             problems.append((path, f"{path or 'document'}: expected an object"))
             return None
         cls = record_class(typ)
-        obj = object.__new__(cls)
+        obj: Frozen = object.__new__(cls)
         for name, ftyp in typ.items():
             object.__setattr__(obj, name, freeze(value.get(name), ftyp, f"{path}.{name}" if path else name, problems))
         return obj

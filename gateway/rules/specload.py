@@ -169,7 +169,7 @@ _SPEC_KEYS = {"standard", "version", "transaction", "name", "dictionary", "struc
               "segment_defs", "extends", "usage", "max", "add", "description"}
 
 
-def _apply_changes(spec: Spec, data: LDict, file: str, problems: list[Problem], composites: dict) -> None:
+def _apply_changes(spec: Spec, data: dict[str, Any], file: str, problems: list[Problem], composites: dict) -> None:
     """Apply the keys that both a shipped spec and a partner override may carry."""
     if "segment_defs" in data:
         spec.segments.update(_parse_segment_defs(data["segment_defs"], composites, file, problems))
