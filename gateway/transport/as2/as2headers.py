@@ -43,6 +43,7 @@ def as2_ids(h: Headers) -> tuple[str | None, str | None]:
 def mdn_request(h: Headers) -> MdnRequest:
     if not h.get("disposition-notification-to"):
         return MdnRequest()
+    micalgs: tuple[str, ...]
     signed, micalgs = False, ()
     for item in h.get("disposition-notification-options", "").split(";"):
         name, _, values = item.partition("=")

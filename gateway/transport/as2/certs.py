@@ -104,7 +104,7 @@ def load_keypair(key_path: Path, cert_path: Path, password: bytes | None = None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{key_path}: only RSA keys are supported")
     cert = load_certs(cert_path)[0]
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]  # the key is RSA; an other certificate type raises, which the caller reports
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]  # a non-RSA certificate key raises AttributeError here
         raise ValueError(f"{cert_path} does not belong to the key {key_path}")
     return KeyPair(cert, key)
 

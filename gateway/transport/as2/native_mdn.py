@@ -109,7 +109,7 @@ def parse_mdn(
                 now,
             )
             signed = True
-            h, body = mime.split_entity(v.content)
+            h, body = mime.split_entity(v.content)  # type: ignore[arg-type]  # the candidates passed in are bytes
             ctype, params = h.ctype()
         elif partner.mdn.signed:
             return MdnResult(
@@ -128,6 +128,7 @@ def parse_mdn(
         return MdnResult(False, None, False, signed, error=f"{e.disposition}: {e}")
     orig = fields.get("original-message-id", "").strip().strip("<>") or None
     disposition = fields.get("disposition", "").partition(";")[2].strip() or None
+    mic: str | None
     mic, _, alg_token = fields.get("received-content-mic", "").partition(",")
     mic, alg = mic.strip() or None, digest_name(alg_token) if alg_token.strip() else None
     status = (disposition or "").lower().replace(" ", "")

@@ -85,7 +85,7 @@ def receive_job(
         parsed = time.perf_counter()
     if result.payload is not None and out_dir is not None:
         fd, path = tempfile.mkstemp(dir=out_dir, prefix="as2-payload-")
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "wb") as fh:  # type: ignore[assignment]  # a second file, written
             fh.write(result.payload)
         result = replace(result, payload=None)
     mdn_h = mdn_b = None

@@ -199,7 +199,7 @@ class Pyas2libCodec:
         )
         keys = certs.valid_keys(local.keys, now) or list(local.keys)
         verify = [c for c in partner.certificates if c.not_valid_before_utc <= now <= c.not_valid_after_utc]
-        attempts = [(k, c) for k in keys for c in (verify or [None])]
+        attempts = [(k, c) for k in keys for c in (verify or [None])]  # type: ignore[list-item]  # None: try without a partner certificate
         msg, error, detail = None, None, ""
         for pair, cert in attempts:
             msg = p2.Message()
@@ -334,7 +334,7 @@ class Pyas2libCodec:
         verify = [c for c in partner.certificates if c.not_valid_before_utc <= now <= c.not_valid_after_utc]
         status = detail = None
         mdn = p2.Mdn()
-        for cert in verify or [None]:
+        for cert in verify or [None]:  # type: ignore[list-item]  # None: try without a partner certificate
             orig = p2.Message(None, _partner(partner, _pem_cert(cert) if cert is not None else None, False))
             orig.message_id, orig.mic = outbound.message_id, (outbound.mic or "").encode()
             mdn = p2.Mdn()

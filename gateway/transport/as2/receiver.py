@@ -42,14 +42,14 @@ class SpoolingRequest(CappedRequest):
                 self.content = BytesIO()
             return
         content.close()
-        fd, self.spool_path = tempfile.mkstemp(dir=self.channel.site.tmp_dir, prefix="as2-body-")
+        fd, self.spool_path = tempfile.mkstemp(dir=self.channel.site.tmp_dir, prefix="as2-body-")  # type: ignore[attr-defined]  # the channel's site is the AS2Site
         self.content = os.fdopen(fd, "w+b")
 
     def take_body(self) -> bytes | str:
         """The body: bytes, or the path of the temp file (which the caller then owns)."""
         if self.spool_path is None:
-            return self.content.getvalue()  # type: ignore[no-any-return]
-        self.content.close()
+            return self.content.getvalue()  # type: ignore[union-attr]  # content is set once the headers are in
+        self.content.close()  # type: ignore[union-attr]  # content is set once the headers are in
         path, self.spool_path = self.spool_path, None
         return path
 
@@ -60,7 +60,7 @@ class SpoolingRequest(CappedRequest):
     def drop_body(self) -> None:
         if self.spool_path is not None:
             try:
-                self.content.close()
+                self.content.close()  # type: ignore[union-attr]  # content is set once the headers are in
                 os.unlink(self.spool_path)
             except OSError:
                 pass
@@ -113,6 +113,6 @@ class AS2Resource(resource.Resource):
 def build_site(station: Station, body_max: int, tmp_dir: str) -> AS2Site:
     root = resource.Resource()
     as2 = AS2Resource(station)
-    root.putChild(b"as2", as2)
-    root.putChild(b"", as2)  # partners configured with a bare host:port URL
+    root.putChild(b"as2", as2)  # type: ignore[arg-type]  # Resource implements IResource (zope)
+    root.putChild(b"", as2)  # type: ignore[arg-type]  # zope IResource; partners configured with a bare host:port URL
     return AS2Site(root, body_max, tmp_dir)

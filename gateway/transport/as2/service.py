@@ -133,7 +133,7 @@ class AsyncMdnSender:
             )
         headers = Headers({k.encode("latin-1"): [v.encode("latin-1")] for k, v in job["headers"].items()})
         body = job["body"].encode("latin-1")
-        d = self.agent.request(b"POST", url.encode(), headers, FileBodyProducer(BytesIO(body)))
+        d = self.agent.request(b"POST", url.encode(), headers, FileBodyProducer(BytesIO(body)))  # type: ignore[arg-type]  # FileBodyProducer implements IBodyProducer (zope)
         d.addTimeout(self.timeout, self.reactor)
         try:
             response = await d
