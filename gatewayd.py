@@ -81,14 +81,14 @@ def main(config_path: str, log_format: str, dev_keys: bool) -> None:
             log.error("startup_failed", error=str(failure.value), error_type=failure.type.__name__)
             notify.sd_notify(f"STATUS=startup failed: {failure.value}", "ERRNO=1")
             gw.exit_code = 1
-            reactor.stop()
+            reactor.stop()  # type: ignore[misc]  # zope interface method
 
         d.addErrback(failed)
 
     reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", gw.stopService)
+    reactor.addSystemEventTrigger("before", "shutdown", gw.stopService)  # type: ignore[arg-type]  # zope interface method
     log.info("gatewayd_starting", config=str(config.file), node=config.node)
-    reactor.run()
+    reactor.run()  # type: ignore[misc]  # zope interface method
     sys.exit(gw.exit_code)
 
 

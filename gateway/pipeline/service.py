@@ -51,7 +51,7 @@ class PipelineService(service.Service):
         self.timings = Timings()
         self.processed = 0
         self._loop: task.LoopingCall | None = None
-        self._batch: defer.Deferred[None] | None = None
+        self._batch: defer.Deferred[Any] | None = None
         self._stopping = False
         self._claiming = 0.0
 

@@ -83,7 +83,7 @@ class Alerts:
         if self.secret:
             headers.addRawHeader(b"x-acorn-signature", signature(self.secret, body).encode())
         assert self.webhook is not None
-        d = Agent(self.reactor).request(b"POST", self.webhook.encode(), headers, FileBodyProducer(BytesIO(body)))
+        d = Agent(self.reactor).request(b"POST", self.webhook.encode(), headers, FileBodyProducer(BytesIO(body)))  # type: ignore[arg-type]  # FileBodyProducer implements IBodyProducer (zope)
         d.addTimeout(10, self.reactor)
         response = await d
         if response.code >= 300:

@@ -51,8 +51,8 @@ class ApiRoot(resource.Resource):
 
     def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
         super().__init__()
-        self.putChild(b"healthz", Health(status))
-        self.putChild(b"metrics", Metrics())
+        self.putChild(b"healthz", Health(status))  # type: ignore[arg-type]  # Resource implements IResource (zope)
+        self.putChild(b"metrics", Metrics())  # type: ignore[arg-type]  # Resource implements IResource (zope)
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
         return NotFound()

@@ -89,10 +89,10 @@ def ensure_dev_keys(config_path: str | os.PathLike[str]) -> list[Path]:
             secret_refs.append(as2["basic_auth"].get("password_file"))
         for user in (pdata.get("sftp") or {}).get("users") or []:
             if (pub := inside(user.get("authorized_keys", ""))) is not None:
-                key = ed25519.Ed25519PrivateKey.generate()
-                _write_private(pub.with_suffix(""), key.private_bytes(
+                ssh_key = ed25519.Ed25519PrivateKey.generate()
+                _write_private(pub.with_suffix(""), ssh_key.private_bytes(
                     serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()))
-                _write_public(pub, key.public_key().public_bytes(
+                _write_public(pub, ssh_key.public_key().public_bytes(
                     serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b" dev-partner\n")
                 made += [pub, pub.with_suffix("")]
     for ref in secret_refs:

@@ -84,7 +84,7 @@ class Documents(resource.Resource):
         if client is None:
             return _unauthorized(request)
         try:
-            doc = json.loads(request.content.read())
+            doc = json.loads(request.content.read())  # type: ignore[union-attr]  # content is set once the headers are in
         except (ValueError, UnicodeDecodeError) as exc:
             return json_response(request, 400, {"error": "invalid_json", "message": str(exc)})
         key = (request.getHeader(b"idempotency-key") or b"").decode("utf-8", "replace") or None
@@ -159,6 +159,6 @@ def install(api_root: resource.Resource, gateway: Any) -> None:
     """Mount ``/v1`` under the api root."""
     auth = _Auth(lambda: gateway.api_clients)
     v1 = resource.Resource()
-    v1.putChild(b"documents", Documents(gateway, auth))
-    v1.putChild(b"openapi.json", OpenAPI())
-    api_root.putChild(b"v1", v1)
+    v1.putChild(b"documents", Documents(gateway, auth))  # type: ignore[arg-type]  # Resource implements IResource (zope)
+    v1.putChild(b"openapi.json", OpenAPI())  # type: ignore[arg-type]  # Resource implements IResource (zope)
+    api_root.putChild(b"v1", v1)  # type: ignore[arg-type]  # Resource implements IResource (zope)

@@ -92,5 +92,5 @@ class TwistedToStructlog:
 
 def bridge_twisted() -> None:
     """Send twisted.logger events to structlog. Standard streams are left alone."""
-    observer = FilteringLogObserver(TwistedToStructlog(), [LogLevelFilterPredicate(LogLevel.info)])
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False, discardBuffer=True)
+    observer = FilteringLogObserver(TwistedToStructlog(), [LogLevelFilterPredicate(LogLevel.info)])  # type: ignore[arg-type,list-item]  # zope ILogObserver, ILogFilterPredicate
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False, discardBuffer=True)  # type: ignore[list-item]  # FilteringLogObserver implements ILogObserver (zope)

@@ -144,7 +144,7 @@ def partner_senders(config: GatewayConfig, pollers: list[SFTPPoller],
         if partner.as2 and partner.as2.get("url") and as2_sender is not None:
             sender, kind = as2_sender(partner), "as2"
         elif (partner.sftp or {}).get("users"):
-            sender, kind = SFTPOutboxSender(SFTPOutbox(str(config.paths.sftp_root)), partner.sftp["users"][0]["name"]), "sftp"
+            sender, kind = SFTPOutboxSender(SFTPOutbox(str(config.paths.sftp_root)), partner.sftp["users"][0]["name"]), "sftp"  # type: ignore[index]  # the test above saw partner.sftp set
         elif partner.id in by_partner:
             sender, kind = SFTPUploadSender(by_partner[partner.id]), "sftp"
         if sender is None:

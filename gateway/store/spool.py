@@ -8,6 +8,7 @@ durable (see :mod:`gateway.store.fsio` for the two sync modes). Crash recovery l
 
 from __future__ import annotations
 
+import builtins
 import errno
 import hashlib
 import json
@@ -342,7 +343,7 @@ class Spool:
         return moved
 
     def take(
-        self, state_from: str = "in", state_to: str = "work", candidates: list[str] | None = None
+        self, state_from: str = "in", state_to: str = "work", candidates: builtins.list[str] | None = None
     ) -> SpoolItem | None:
         """Like :meth:`claim` without a durability round of its own and without rewriting the meta:
         meta and payload are renamed as they are, and the two folders join the next round (the
@@ -391,7 +392,7 @@ class Spool:
             fsio.start_writeback(fd)
         return StagedMove(it, to_state, meta, tmp_meta, fd)
 
-    def finish_move(self, staged: StagedMove) -> tuple[SpoolItem, list[str]]:
+    def finish_move(self, staged: StagedMove) -> tuple[SpoolItem, builtins.list[str]]:
         """The renames of a staged move whose meta is durable; returns the item and the folders whose
         entries changed (for a later round)."""
         it, dst_dir = staged.item, staged.dst_dir
@@ -419,7 +420,7 @@ class Spool:
 
     def _move(
         self, it: SpoolItem, to_state: str, note: str, update: dict[str, Any] | None
-    ) -> tuple[SpoolItem, list[str]]:
+    ) -> tuple[SpoolItem, builtins.list[str]]:
         """Rename an item (under the move lock); the caller syncs the returned folders."""
         src_dir = os.path.dirname(it.path)
         dst_dir = self._ensure(to_state)

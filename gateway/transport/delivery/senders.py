@@ -76,7 +76,7 @@ class HTTPSender:
         if self.secret is not None:
             headers.addRawHeader(b"x-acorn-signature", signature(self.secret, parcel.payload).encode())
         assert self.dest.url is not None
-        d = self.agent.request(b"POST", self.dest.url.encode(), headers, FileBodyProducer(BytesIO(parcel.payload)))
+        d = self.agent.request(b"POST", self.dest.url.encode(), headers, FileBodyProducer(BytesIO(parcel.payload)))  # type: ignore[arg-type]  # FileBodyProducer implements IBodyProducer (zope)
         d.addTimeout(self.dest.timeout, self.reactor)
         try:
             response = await d

@@ -121,8 +121,8 @@ class DeliveryService(service.Service):
                 busy += 1
                 d = defer.Deferred.fromCoroutine(self._attempt(name, item_id))
                 self.inflight[key] = d
-                d.addErrback(lambda f, k=key: log.error("delivery_attempt_crashed", key=k, error=str(f.value)))
-                d.addBoth(lambda _, k=key: self._finished(k))
+                d.addErrback(lambda f, k=key: log.error("delivery_attempt_crashed", key=k, error=str(f.value)))  # type: ignore[call-overload]  # the default argument binds the key
+                d.addBoth(lambda _, k=key: self._finished(k))  # type: ignore[call-overload]  # the default argument binds the key
 
     # -- one attempt --------------------------------------------------------------------------------
     async def _attempt(self, name: str, item_id: str) -> None:
