@@ -104,7 +104,8 @@ def load_keypair(key_path: Path, cert_path: Path, password: bytes | None = None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{key_path}: only RSA keys are supported")
     cert = load_certs(cert_path)[0]
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]  # a non-RSA certificate key raises AttributeError here
+    cert_key = cert.public_key()
+    if not isinstance(cert_key, rsa.RSAPublicKey) or cert_key.public_numbers() != key.public_key().public_numbers():
         raise ValueError(f"{cert_path} does not belong to the key {key_path}")
     return KeyPair(cert, key)
 

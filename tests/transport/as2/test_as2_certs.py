@@ -94,3 +94,31 @@ def test_list_skips_key_files(tmp_path: Path) -> None:
         )
     )
     assert certs.list_dir(tmp_path) == []
+
+
+def test_keypair_refuses_a_certificate_of_another_key_even_a_non_rsa_one(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ours = certs.self_signed("ACME")
+    key_path = tmp_path / "acme.key"
+    key_path.write_bytes(ours.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+    other = certs.self_signed("OTHER")
+    (tmp_path / "other.crt").write_bytes(other.cert.public_bytes(serialization.Encoding.PEM))
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EC")])
+    now = utcnow()
+    ec_cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(ec_key.public_key())
+               .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+               .sign(ec_key, hashes.SHA256()))
+    (tmp_path / "ec.crt").write_bytes(ec_cert.public_bytes(serialization.Encoding.PEM))
+    for cert in ("other.crt", "ec.crt"):
+        try:
+            certs.load_keypair(key_path, tmp_path / cert)
+        except ValueError as exc:
+            assert "does not belong to the key" in str(exc)
+        else:
+            raise AssertionError(f"{cert} was accepted for a key it does not belong to")
