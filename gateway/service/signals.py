@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 import structlog
+from twisted.internet.error import ReactorNotRunning
 
 log = structlog.get_logger(__name__)
 
@@ -39,8 +40,10 @@ def reload_handler(reactor: Any, reload: Callable[[], object]) -> Callable[[int,
 
 def _stop(reactor: Any, signum: int) -> None:
     log.info("signal_received", signal=signal.Signals(signum).name, action="stop")
-    if reactor.running:
+    try:
         reactor.stop()
+    except ReactorNotRunning:
+        pass  # a second signal while the first stop is under way
 
 
 def install(reactor: Any, reload: Callable[[], object]) -> None:

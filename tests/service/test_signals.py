@@ -8,6 +8,7 @@ import signal
 import threading
 
 import structlog
+from twisted.internet.error import ReactorNotRunning
 
 from gateway.service import signals
 
@@ -22,9 +23,10 @@ class FakeReactor:
     def callFromThread(self, fn, *args):  # noqa: N802 (Twisted's name)
         self.calls.append((fn, args))
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # like Twisted's: a second stop before shutdown ends raises
+        if self.stopped:
+            raise ReactorNotRunning("Can't stop reactor that isn't running.")
         self.stopped += 1
-        self.running = False
 
     def addSystemEventTrigger(self, phase, event, fn):  # noqa: N802
         self.triggers.append((phase, event, fn))
