@@ -66,8 +66,12 @@ def status_cmd(config_path: str, as_json: bool) -> None:
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps({"spool": {s: dict(c) for s, c in counts.items()}, "po_board": po_board}, default=str))
+        click.echo(json.dumps({"spool": {s: dict(c) for s, c in counts.items()}, "po_board": po_board,
+                               "pipeline_hold": cfg.pipeline_hold}, default=str))
         return
+    if cfg.pipeline_hold:
+        waiting = sum(counts.get("in", Counter()).values())
+        click.echo(f"pipeline: ON HOLD (pipeline.hold: true in {cfg.file}); {waiting} item(s) waiting in in/")
     click.echo("spool:")
     for state, per in sorted(counts.items()):
         click.echo(f"  {state:<28} {sum(per.values()):>6}   " + ", ".join(f"{p} {n}" for p, n in sorted(per.items())))

@@ -40,6 +40,15 @@ def test_submit_then_status_shows_the_po_board(pipeline_tree, tmp_path):
     assert [r["po_number"] for r in data["po_board"]["received"]] == ["PO7001"]
     text = runner.invoke(cli, ["status", "--config", str(pipeline_tree.gateway)])
     assert "not acknowledged: 1" in text.output and "PO PO7001" in text.output and "ack due" in text.output
+    assert data["pipeline_hold"] is False and "ON HOLD" not in text.output
+    # With the pipeline on hold, status says so first, with what waits in in/.
+    res = runner.invoke(cli, ["submit", str(edi), "--partner", "amazon-us", "--config", str(pipeline_tree.gateway)])
+    assert res.exit_code == 0, res.output
+    pipeline_tree.gateway.write_text(pipeline_tree.gateway.read_text() + "pipeline: {hold: true}\n")
+    held = runner.invoke(cli, ["status", "--config", str(pipeline_tree.gateway)])
+    assert held.output.startswith("pipeline: ON HOLD") and "1 item(s) waiting in in/" in held.output
+    res = runner.invoke(cli, ["status", "--config", str(pipeline_tree.gateway), "--json"])
+    assert json.loads(res.output)["pipeline_hold"] is True
 
 
 def test_validate_with_partner_runs_the_business_rules(pipeline_tree, tmp_path):
