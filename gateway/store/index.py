@@ -68,6 +68,10 @@ CREATE INDEX IF NOT EXISTS outbound_edi_ack ON outbound_edi (partner, group_cont
 """
 
 
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -118,6 +122,7 @@ class Index:
         # behind the lock while a worker applies a batch of events. It sees committed data only.
         self._reader = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
         self._read_lock = threading.Lock()
+        self._sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
     def close(self) -> None:
         with self._read_lock:
@@ -136,6 +141,19 @@ class Index:
             cur = self.db.execute(sql, params)
             cols = [c[0] for c in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def _insert(self, table: str, rows: list[dict[str, Any]], verb: str = "INSERT") -> None:
+        """Plain ``INSERT`` (or ``INSERT OR IGNORE`` / ``INSERT OR REPLACE``) of rows that share their
+        columns; lists and dicts are stored as JSON text. (sqlite-utils' ``insert`` inspects the table
+        on every call, which made it most of the cost of indexing an arrival.)"""
+        if not rows:
+            return
+        cols = tuple(rows[0])
+        sql = self._sql.get((verb, table, cols))
+        if sql is None:
+            sql = f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            self._sql[(verb, table, cols)] = sql
+        self.db.conn.executemany(sql, [tuple(_cell(r[c]) for c in cols) for r in rows])
 
     # -- applying audit events -------------------------------------------------------------
     def apply(self, ev: dict[str, Any], body: dict[str, Any] | None = None) -> None:
@@ -194,29 +212,29 @@ class Index:
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
         if keys.get("message_id") and ev.get("partner"):
-            self.db.table("messages").insert(
+            self._insert("messages", [
                 {
                     "partner": ev["partner"],
                     "message_id": keys["message_id"],
                     "direction": "in",
                     "item_id": ev["item_id"],
                     "at": ev["time"],
-                },
-                ignore=True,
+                }],
+                "INSERT OR IGNORE",
             )
 
     def _on_message_sent(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
-        self.db.table("messages").insert(
+        self._insert("messages", [
             {
                 "partner": ev["partner"],
                 "message_id": keys["message_id"],
                 "direction": "out",
                 "item_id": ev.get("item_id"),
                 "at": ev["time"],
-            },
-            replace=True,
+            }],
+            "INSERT OR REPLACE",
         )
 
     def _on_mdn_received(
@@ -230,7 +248,7 @@ class Index:
     def _on_interchange_received(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
-        self.db.table("interchanges").insert(
+        self._insert("interchanges", [
             {
                 "partner": ev["partner"],
                 "sender": keys["sender"],
@@ -238,7 +256,8 @@ class Index:
                 "received_at": data.get("received_at") or ev["time"],
                 "item_id": ev.get("item_id"),
                 "seq": ev["seq"],
-            }
+            }],
+            "INSERT",
         )
 
     def _on_document_indexed(
@@ -249,7 +268,7 @@ class Index:
             raise ValueError(f"document {keys.get('doc_id')!r}: body not available")
         doc_id, received = doc["doc_id"], _iso(doc.get("received_at") or ev["time"])
         self.db.execute("DELETE FROM doc_keys WHERE doc_id = ?", (doc_id,))
-        self.db.table("documents").insert(
+        self._insert("documents", [
             {
                 "doc_id": doc_id,
                 "partner": doc["partner"],
@@ -259,8 +278,8 @@ class Index:
                 "state_at": ev["time"],
                 "item_id": ev.get("item_id"),
                 "body": json.dumps(doc, sort_keys=True),
-            },
-            replace=True,
+            }],
+            "INSERT OR REPLACE",
         )
         rows = [
             {
@@ -275,12 +294,12 @@ class Index:
             for v in values
         ]
         if rows:
-            self.db.table("doc_keys").insert_all(rows)
+            self._insert("doc_keys", rows)
 
     def _on_document_edi_queued(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
-        self.db.table("outbound_edi").insert(
+        self._insert("outbound_edi", [
             {
                 "doc_id": keys["doc_id"],
                 "partner": ev["partner"],
@@ -289,8 +308,8 @@ class Index:
                 "transaction_control": keys.get("transaction_control"),
                 "transaction_type": keys.get("transaction_type"),
                 "at": ev["time"],
-            },
-            replace=True,
+            }],
+            "INSERT OR REPLACE",
         )
 
     def _on_ack_received(
@@ -328,7 +347,7 @@ class Index:
     def _on_delivery_scheduled(
         self, ev: dict[str, Any], keys: dict[str, Any], data: dict[str, Any], _: Any
     ) -> None:
-        self.db.table("deliveries").insert(
+        self._insert("deliveries", [
             {
                 "item_id": ev["item_id"],
                 "destination": data["destination"],
@@ -338,8 +357,8 @@ class Index:
                 "next_retry_at": data.get("next_retry_at") or ev["time"],
                 "last_error": None,
                 "updated_at": ev["time"],
-            },
-            replace=True,
+            }],
+            "INSERT OR REPLACE",
         )
 
     def _on_delivery_attempted(
@@ -371,14 +390,15 @@ class Index:
             " WHERE excluded.allocations > control_numbers.allocations",
             (ev["partner"], data["level"], data["value"], data["allocations"], ev["time"]),
         )
-        self.db.table("control_number_log").insert(
+        self._insert("control_number_log", [
             {
                 "partner": ev["partner"],
                 "level": data["level"],
                 "value": data["value"],
                 "allocations": data["allocations"],
                 "at": ev["time"],
-            }
+            }],
+            "INSERT",
         )
 
     # -- control numbers -------------------------------------------------------------------
