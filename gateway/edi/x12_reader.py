@@ -225,7 +225,11 @@ class X12Reader:
         if tag == "ISA":
             self.close_interchange(i, "a new ISA segment starts")
             return STOP_BEFORE
-        el = normalize(s.split(d.element), d.component, d.repetition)
+        # Envelope segments have simple elements only: a component or repetition separator inside one is
+        # data to report (type and control-number checks), not structure to split.
+        el: list[Any] = s.split(d.element)
+        while len(el) > 1 and el[-1] == "":
+            el.pop()
         if tag == "ST":
             self.open_transaction(el, i)
         elif tag == "SE":

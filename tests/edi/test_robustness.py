@@ -69,3 +69,18 @@ def test_truncated_at_every_offset():
             r = check(data[:cut])
             full_trailer_left = data[cut:].strip() in (b"~", b"'", b"")
             assert r.ok == full_trailer_left, (cut, data[cut:], [f.code for f in r.findings])
+
+
+def test_a_separator_inside_an_envelope_element_is_reported_not_raised() -> None:
+    """GS, ST, SE, GE and IEA have simple elements only: a component (``>``) or repetition (``^``)
+    separator inside one is bad data. It used to be split into a list and crash the envelope checks."""
+    good = x12(pos=1).decode()
+    cases = (("GS*PO*AMAZON*ACMEVENDOR*20260115*1200*1*", "GS*PO*AMAZON*ACMEVENDOR*20260115*1200*>1*"),
+             ("ST*850*0001", "ST*850*00>01"), ("SE*7*0001", "SE*7*00>01"), ("GE*1*1", "GE*1*1>"),
+             ("IEA*1*000000001", "IEA*1^1*000000001"))
+    for old, new in cases:
+        assert old in good, old
+        result = parse(good.replace(old, new, 1).encode())  # no exception
+        assert result.interchanges and result.findings, new  # the mismatch is reported
+        assert any(new.split("*")[0] in f.line() or "control" in f.line() or "count" in f.line()
+                   for f in result.findings), [f.line() for f in result.findings]
