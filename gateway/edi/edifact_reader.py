@@ -135,7 +135,7 @@ class EdifactReader(X12Reader):
             return STOP_AFTER
         return CONTINUE
 
-    def open_group(self, el: Segment, i: int) -> None:
+    def open_group(self, el: Segment, i: int, raw: list[str] | None = None) -> None:  # raw: X12 only
         if self.grp is not None:
             self.end_group(i, "a new UNG segment starts")
         if self.n_bare:
@@ -163,7 +163,7 @@ class EdifactReader(X12Reader):
             self.add("une_missing", f"group {g.control_number} has no UNE trailer ({why})", **self.where(i))
         self.grp = None
 
-    def close_group(self, el: Segment, i: int) -> None:
+    def close_group(self, el: Segment, i: int, raw: list[str] | None = None) -> None:  # raw: X12 only
         if self.grp is None or self.grp.header is None:
             self.add("une_unexpected", "UNE segment without a UNG header", **self.where(i, segment_id="UNE"))
             return
@@ -174,7 +174,7 @@ class EdifactReader(X12Reader):
         self.control_check("une_control_mismatch", "UNE02", el, "UNG05", self.grp.control_number, i, "UNE")
         self.grp = None
 
-    def open_transaction(self, el: Segment, i: int) -> None:
+    def open_transaction(self, el: Segment, i: int, raw: list[str] | None = None) -> None:  # raw: X12 only
         if self.segs is not None:
             self.end_transaction(i, "a new UNH segment starts")
         ic = self.ic
@@ -223,7 +223,7 @@ class EdifactReader(X12Reader):
         if self.sink is not None:
             self.sink(self.ic, grp, txn)
 
-    def close_transaction(self, el: Segment, i: int) -> None:
+    def close_transaction(self, el: Segment, i: int, raw: list[str] | None = None) -> None:  # raw: X12 only
         if self.segs is None:
             self.add("unt_unexpected", "UNT segment without a UNH header", **self.where(i, segment_id="UNT"))
             return
@@ -232,7 +232,8 @@ class EdifactReader(X12Reader):
         self.control_check("unt_control_mismatch", "UNT02", el, "UNH01", self.txn.control_number, i, "UNT")  # type: ignore[union-attr]
         self.end_transaction(i, None)
 
-    def close_interchange(self, i: int, why: str | None, el: Segment | None = None) -> None:
+    def close_interchange(self, i: int, why: str | None, el: Segment | None = None,
+                          raw: list[str] | None = None) -> None:  # raw: X12 only
         ic = self.ic
         if ic is None:
             return

@@ -225,21 +225,23 @@ class X12Reader:
         if tag == "ISA":
             self.close_interchange(i, "a new ISA segment starts")
             return STOP_BEFORE
-        # Envelope segments have simple elements only: a component or repetition separator inside one is
-        # data to report (type and control-number checks), not structure to split.
-        el: list[Any] = s.split(d.element)
-        while len(el) > 1 and el[-1] == "":
-            el.pop()
+        # Envelope segments have simple elements only. The tree keeps what a separator inside one splits
+        # (so the segment writes back as it came); the envelope checks read the plain text (``raw``), so
+        # such a value is reported as a mismatch rather than compared as a list.
+        raw: list[str] = s.split(d.element)
+        while len(raw) > 1 and raw[-1] == "":
+            raw.pop()
+        el = normalize(raw, d.component, d.repetition)
         if tag == "ST":
-            self.open_transaction(el, i)
+            self.open_transaction(el, i, raw)
         elif tag == "SE":
-            self.close_transaction(el, i)
+            self.close_transaction(el, i, raw)
         elif tag == "GS":
-            self.open_group(el, i)
+            self.open_group(el, i, raw)
         elif tag == "GE":
-            self.close_group(el, i)
+            self.close_group(el, i, raw)
         elif tag == "IEA":
-            self.close_interchange(i, None, el)
+            self.close_interchange(i, None, el, raw)
             return STOP_AFTER
         else:  # TA1
             if self.segs is not None:
@@ -248,12 +250,12 @@ class X12Reader:
                 self.ic.service_segments.append(el)
         return CONTINUE
 
-    def open_group(self, el: Segment, i: int) -> None:
+    def open_group(self, el: Segment, i: int, raw: list[str] | None = None) -> None:
         if self.grp is not None:
             self.end_group(i, "a new GS segment starts")
         ic = self.ic
         assert ic is not None
-        g = [*el, "", "", "", "", "", "", "", "", ""]
+        g = [*(el if raw is None else raw), "", "", "", "", "", "", "", "", ""]
         self.grp = Group(functional_id=g[1], sender=g[2], receiver=g[3], control_number=g[6],
                          version=g[8], header=el, trailer=None)
         ic.groups.append(self.grp)
@@ -274,7 +276,7 @@ class X12Reader:
                  **self.where(i))
         self.grp = None
 
-    def close_group(self, el: Segment, i: int) -> None:
+    def close_group(self, el: Segment, i: int, raw: list[str] | None = None) -> None:
         if self.grp is None:
             self.add("ge_unexpected", "GE segment without a GS header", **self.where(i, segment_id="GE"))
             return
@@ -282,11 +284,12 @@ class X12Reader:
             self.end_transaction(i, "GE segment reached")
         g = self.grp
         g.trailer = el
-        self.count_check("ge_count_mismatch", "GE01", el, 1, self.n_txns, "transaction sets", i, "GE")
-        self.control_check("ge_control_mismatch", "GE02", el, "GS06", g.control_number, i, "GE")
+        v = el if raw is None else raw
+        self.count_check("ge_count_mismatch", "GE01", v, 1, self.n_txns, "transaction sets", i, "GE")
+        self.control_check("ge_control_mismatch", "GE02", v, "GS06", g.control_number, i, "GE")
         self.grp = None
 
-    def open_transaction(self, el: Segment, i: int) -> None:
+    def open_transaction(self, el: Segment, i: int, raw: list[str] | None = None) -> None:
         if self.segs is not None:
             self.end_transaction(i, "a new ST segment starts")
         if self.grp is None:
@@ -297,7 +300,7 @@ class X12Reader:
             self.n_groups += 1
             self.n_txns = 0
         g = self.grp
-        t = [*el, "", ""]
+        t = [*(el if raw is None else raw), "", ""]
         self.txn = Transaction(type=t[1] if isinstance(t[1], str) else str(t[1]),
                                control_number=t[2] if isinstance(t[2], str) else str(t[2]),
                                segments=[el], version=g.version,
@@ -327,16 +330,18 @@ class X12Reader:
         if self.sink is not None:
             self.sink(self.ic, self.grp, txn)
 
-    def close_transaction(self, el: Segment, i: int) -> None:
+    def close_transaction(self, el: Segment, i: int, raw: list[str] | None = None) -> None:
         if self.segs is None:
             self.add("se_unexpected", "SE segment without an ST header", **self.where(i, segment_id="SE"))
             return
         self.segs.append(el)
-        self.count_check("se_count_mismatch", "SE01", el, 1, len(self.segs), "segments", i, "SE")
-        self.control_check("se_control_mismatch", "SE02", el, "ST02", self.txn.control_number, i, "SE")  # type: ignore[union-attr]
+        v = el if raw is None else raw
+        self.count_check("se_count_mismatch", "SE01", v, 1, len(self.segs), "segments", i, "SE")
+        self.control_check("se_control_mismatch", "SE02", v, "ST02", self.txn.control_number, i, "SE")  # type: ignore[union-attr]
         self.end_transaction(i, None)
 
-    def close_interchange(self, i: int, why: str | None, el: Segment | None = None) -> None:
+    def close_interchange(self, i: int, why: str | None, el: Segment | None = None,
+                          raw: list[str] | None = None) -> None:
         ic = self.ic
         if ic is None:
             return
@@ -347,8 +352,9 @@ class X12Reader:
                      **self.where(i))
         else:
             ic.trailer = el
-            self.count_check("iea_count_mismatch", "IEA01", el, 1, self.n_groups, "functional groups", i, "IEA")
-            self.control_check("iea_control_mismatch", "IEA02", el, "ISA13", ic.control_number, i, "IEA")
+            v = el if raw is None else raw
+            self.count_check("iea_count_mismatch", "IEA01", v, 1, self.n_groups, "functional groups", i, "IEA")
+            self.control_check("iea_control_mismatch", "IEA02", v, "ISA13", ic.control_number, i, "IEA")
         self.ic = None
 
     def finish(self, i: int, why: str) -> None:
