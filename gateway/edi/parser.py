@@ -13,6 +13,7 @@ from gateway.edi.findings import Finding
 from gateway.edi.model import Group, Interchange, Transaction
 from gateway.edi.text import EBCDIC_ISA, byte_offsets, decode_edifact, decode_x12, skip_prefix
 from gateway.edi.x12_parse import read_x12
+from gateway.edi.x12_reader import MAX_FINDINGS
 
 Standard = Literal["x12", "edifact"]
 
@@ -90,4 +91,6 @@ def _parse(data: bytes) -> ParseResult:
     result.encoding = encoding
     result.interchanges = reader.interchanges
     result.findings.extend(reader.findings)
+    if len(result.findings) > MAX_FINDINGS + 1:  # the decoder's warning before a reader at its cap
+        del result.findings[MAX_FINDINGS:-1]  # the first ones, and the reader's "too many" last
     return result

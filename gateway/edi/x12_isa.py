@@ -65,8 +65,8 @@ def read_isa(text: str, pos: int) -> IsaHeader | tuple[str, str]:
         if len(value) > width:
             problems.append(("isa_element_invalid", f"ISA{k:02d} is {len(value)} characters, at most {width}",
                              {"element": k, "x12_ta1": ISA_TA1[k]}))
-    checks = ((12, lambda v: v.isdigit() and len(v) == 5, "a 5-digit version"),
-              (13, lambda v: v.isdigit() and len(v) == 9, "a 9-digit control number"),
+    checks = ((12, lambda v: v.isascii() and v.isdigit() and len(v) == 5, "a 5-digit version"),
+              (13, lambda v: v.isascii() and v.isdigit() and len(v) == 9, "a 9-digit control number"),
               (14, lambda v: v in ("0", "1"), "0 or 1"),
               (15, lambda v: v in ("P", "T", "I"), "P, T or I"))
     for k, ok, what in checks:

@@ -366,7 +366,7 @@ class X12Reader:
     def count_check(self, code: str, name: str, el: Segment, k: int, actual: int, what: str, i: int,
                     tag: str) -> None:
         value = el[k] if len(el) > k else ""
-        if not (isinstance(value, str) and value.isdigit() and int(value) == actual):
+        if not (isinstance(value, str) and value.isascii() and value.isdigit() and int(value) == actual):
             self.add(code, f"{name} says {value!r} but {actual} {what} are present",
                      **self.where(i, segment_id=tag, element=k, value=value))
 
@@ -375,7 +375,8 @@ class X12Reader:
         value = el[2] if len(el) > 2 else ""
         if value == expected:
             return
-        same = isinstance(value, str) and value.isdigit() and expected.isdigit() and int(value) == int(expected)
+        same = (isinstance(value, str) and value.isascii() and value.isdigit() and expected.isascii()
+                and expected.isdigit() and int(value) == int(expected))
         self.add(code, f"{name} {value!r} differs from {header} {expected!r}"
                  + (" (same number, different padding)" if same else ""),
                  severity="warning" if same else "error", **self.where(i, segment_id=tag, element=2, value=value))

@@ -33,7 +33,7 @@ Checker = Callable[[str], "tuple[str, str] | None"]
 
 
 def _valid_date(v: str) -> bool:
-    if not v.isdigit() or len(v) not in (6, 8):
+    if not (v.isascii() and v.isdigit()) or len(v) not in (6, 8):
         return False
     if len(v) == 6:
         y = int(v[:2])
@@ -46,7 +46,7 @@ def _valid_date(v: str) -> bool:
 
 
 def _valid_time(v: str) -> bool:
-    if not v.isdigit() or len(v) < 4:
+    if not (v.isascii() and v.isdigit()) or len(v) < 4:
         return False
     hh, mm = int(v[:2]), int(v[2:4])
     ss = int(v[4:6]) if len(v) >= 6 else 0
@@ -66,7 +66,7 @@ def value_checker(ed: ElementDef, label: str) -> Checker:
     fast_digits = numeric is not None or typ in ("AN", "ID", "an")
 
     def check(v: str) -> tuple[str, str] | None:
-        if fast_digits and v.isdigit() and lo <= len(v) <= hi and (codes is None or v in codes):
+        if fast_digits and v.isascii() and v.isdigit() and lo <= len(v) <= hi and (codes is None or v in codes):
             return None  # the common case of a plain number
         if numeric is not None:
             if numeric.fullmatch(v) is None:

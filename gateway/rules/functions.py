@@ -54,7 +54,7 @@ def _sum(xs: Any) -> Decimal:
 
 def gs1_check_digit_ok(code: Any) -> bool:
     """GS1 mod-10 check (GTIN-8/12/13/14, SSCC-18)."""
-    if not isinstance(code, str) or not code.isdigit() or len(code) < 2:
+    if not isinstance(code, str) or not (code.isascii() and code.isdigit()) or len(code) < 2:
         return False
     body, check = code[:-1], int(code[-1])
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))

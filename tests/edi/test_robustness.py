@@ -85,3 +85,26 @@ def test_a_separator_inside_an_envelope_element_is_reported_not_raised() -> None
         assert old in good, old
         result = check(good.replace(old, new, 1).encode())  # no exception; round trip when clean
         assert bool(result.findings) == mismatch, (new, [f.line() for f in result.findings])
+
+
+def test_digits_outside_ascii_are_not_numbers() -> None:
+    """``str.isdigit`` is true for '²' and other Unicode digits that ``int`` refuses; counts, control
+    numbers, dates, times and GS1 check digits must treat them as bad values, not crash on them."""
+    from gateway.rules.elements import _valid_date, _valid_time
+    from gateway.rules.functions import gtin_ok
+
+    data = x12(pos=1).decode().replace("IEA*1*000000001", "IEA*1*²00000001").encode("utf-8")
+    result = check(data)
+    assert any("IEA02" in f.line() for f in result.findings), [f.line() for f in result.findings]
+    assert not _valid_date("2026011²") and not _valid_date("26011²") and not _valid_time("12³0")
+    assert not gtin_ok("0123456789²2") and gtin_ok("012345678905")
+
+
+def test_findings_stay_capped_with_a_decoder_warning_in_front() -> None:
+    from gateway.edi.x12_reader import MAX_FINDINGS
+
+    body = "".join(f"UNH+{n}+ORDERS:D:96A:UN'UNT+9+{n + 1}'" for n in range(1, 1200))
+    data = f"UNA:+.? 'UNB+UNOA:3+S:14+R:14+260115:1200+1'{body}UNZ+1+2'".encode() + "é".encode("latin-1")
+    result = check(data)
+    assert result.findings[0].code == "invalid_characters"
+    assert len(result.findings) == MAX_FINDINGS + 1 and result.findings[-1].code == "too_many_findings"

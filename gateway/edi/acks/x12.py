@@ -81,7 +81,7 @@ def _functional_ack(result: ParseResult, interchange: int, kind: str, control_nu
         group_errs = at(findings, gi, None)
         received = len(g.transactions)
         trailer_count = g.trailer[1] if g.trailer and len(g.trailer) > 1 else ""
-        included = trailer_count if isinstance(trailer_count, str) and trailer_count.isdigit() else str(received)
+        included = trailer_count if isinstance(trailer_count, str) and trailer_count.isascii() and trailer_count.isdigit() else str(received)
         if group_errs:
             status, accepted = "R", 0
         elif accepted == received:
@@ -146,7 +146,7 @@ def build_ta1(result: ParseResult, interchange: int = 0, *, control_numbers: Con
     ta1 = ["TA1", ic.control_number, h[9] if len(h) > 9 else "", h[10] if len(h) > 10 else "", status, note or "000"]
     out = envelope([], partner=partner, sender=(ic.receiver_qualifier, ic.receiver),
                    receiver=(ic.sender_qualifier, ic.sender), control_numbers=control_numbers,
-                   version=ic.version if ic.version.isdigit() else "00401", delimiters=delimiters or X12_DEFAULT,
+                   version=ic.version if ic.version.isascii() and ic.version.isdigit() else "00401", delimiters=delimiters or X12_DEFAULT,
                    test=ic.test, now=now)
     out.groups = []
     out.service_segments = [ta1]
