@@ -43,6 +43,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "se_control_mismatch": {"level": "transaction", "x12_transaction": "3"},
     "st_control_duplicate": {"level": "transaction", "x12_transaction": "23"},
     "transaction_type_mismatch": {"level": "transaction", "x12_transaction": "6"},
+    "segment_tag_invalid": {"level": "segment", "x12_segment": "1", "x12_transaction": "5"},
     # EDIFACT
     "una_malformed": {"level": "interchange", "edifact": "22"},
     "unb_malformed": {"level": "interchange", "edifact": "13"},

@@ -85,8 +85,12 @@ class EdifactReader(X12Reader):
                 continue
             if (r and r in s) or (c in s and (ce in s or s[-1] == c)):
                 el = normalize(el, c, r)
-            elif c in s:
-                el = [v.split(c) if c in v else v for v in el]
+                if c in el[0] or (r and r in el[0]):
+                    self.tag_invalid(el[0], i)
+            elif c in s:  # the tag stays text: a separator in it is reported, and the segment is unknown
+                el = [el[0], *(v.split(c) if c in v else v for v in el[1:])]
+                if c in el[0]:
+                    self.tag_invalid(el[0], i)
             if not el[-1]:
                 while len(el) > 1 and el[-1] == "":
                     el.pop()

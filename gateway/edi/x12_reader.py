@@ -193,8 +193,12 @@ class X12Reader:
                 continue
             if (r and r in s) or (c in s and ((c + e) in s or s[-1] == c)):
                 el = normalize(el, c, r)
-            elif c in s:
-                el = [v.split(c) if c in v else v for v in el]
+                if c in el[0] or (r and r in el[0]):
+                    self.tag_invalid(el[0], i)
+            elif c in s:  # the tag stays text: a separator in it is reported, and the segment is unknown
+                el = [el[0], *(v.split(c) if c in v else v for v in el[1:])]
+                if c in el[0]:
+                    self.tag_invalid(el[0], i)
             if not el[-1]:
                 while len(el) > 1 and el[-1] == "":
                     el.pop()
@@ -205,6 +209,10 @@ class X12Reader:
             if len(s) > limit:
                 self.check_lengths(el, i)
         return stop
+
+    def tag_invalid(self, tag: str, i: int) -> None:
+        self.add("segment_tag_invalid", f"segment tag {tag[:10]!r} holds a separator character",
+                 **self.where(i, segment_id=tag[:10]))
 
     def check_lengths(self, el: Segment, i: int) -> None:
         for k in _too_long(el, X12_MAX_ELEMENT):

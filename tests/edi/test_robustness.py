@@ -108,3 +108,21 @@ def test_findings_stay_capped_with_a_decoder_warning_in_front() -> None:
     result = check(data)
     assert result.findings[0].code == "invalid_characters"
     assert len(result.findings) == MAX_FINDINGS + 1 and result.findings[-1].code == "too_many_findings"
+
+
+def test_a_separator_inside_a_segment_tag_is_reported_and_the_tag_stays_text() -> None:
+    """The component separator inside a segment tag used to turn the tag into a list that the structure
+    validation could not look up. Now the reader reports it (AK3 code 1) and the tag stays text."""
+    from gateway.rules import validate_parse_result
+
+    for old, new in (("PO1*1*3*EA", "P>O1*1*3>1*EA"), ("PO1*1*3*EA", "P>O1*1*3*EA")):
+        data = x12(pos=1).decode().replace(old, new, 1).encode()
+        result = check(data)
+        bad = [f for f in result.findings if f.code == "segment_tag_invalid"]
+        assert len(bad) == 1 and bad[0].x12_segment == "1" and not result.ok, [f.line() for f in result.findings]
+        tags = [seg[0] for ic in result.interchanges for g in ic.groups for t in g.transactions for seg in t.segments]
+        assert "P>O1" in tags and all(isinstance(t, str) for t in tags)
+        assert any(f.code == "segment_unrecognized" for f in validate_parse_result(result))
+    edi = edifact().decode().replace("LIN+1++", "L:IN+1++", 1).encode("latin-1")
+    result = check(edi)
+    assert any(f.code == "segment_tag_invalid" for f in result.findings), [f.line() for f in result.findings]
