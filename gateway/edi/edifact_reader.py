@@ -19,7 +19,7 @@ def _part(value: Any, k: int) -> str:
 
 
 def _joined(value: Any) -> str:
-    return ":".join(value) if isinstance(value, list) else str(value)
+    return ":".join(map(_joined, value)) if isinstance(value, list) else str(value)
 
 
 class EdifactReader(X12Reader):
@@ -196,8 +196,8 @@ class EdifactReader(X12Reader):
         g = self.grp
         u = [*el, "", ""]
         s009 = u[2] if isinstance(u[2], list) else [u[2]]
-        self.txn = Transaction(type=s009[0], control_number=_joined(u[1]), segments=[el],
-                               version=":".join(s009[1:]), offset=self.byte_offset(self.pos_of(i)),
+        self.txn = Transaction(type=_joined(s009[0]) if s009 else "", control_number=_joined(u[1]), segments=[el],
+                               version=":".join(map(_joined, s009[1:])), offset=self.byte_offset(self.pos_of(i)),
                                segment_offset=self.seg_base + i - self.ic_seg0)
         self.segs = self.txn.segments
         self.txn_i = self.n_txns

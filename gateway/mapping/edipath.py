@@ -70,7 +70,12 @@ def element_value(seg: list[Any], ref: ElementRef, seen: set[tuple[int, int]] | 
             first = v[0]
             if first.__class__ is not str:  # repeated composite: first repeat
                 v = first
-            return v[ref.component - 1] if ref.component <= len(v) and v[ref.component - 1] != "" else None
+            if ref.component > len(v):
+                return None
+            part = v[ref.component - 1]
+            if part.__class__ is not str:  # a repeat inside a component (malformed input): its first value
+                part = _first(part)
+            return part if part != "" else None
         v = _first(v)
     elif ref.component is not None and ref.component > 1:
         return None

@@ -126,3 +126,11 @@ def test_a_separator_inside_a_segment_tag_is_reported_and_the_tag_stays_text() -
     edi = edifact().decode().replace("LIN+1++", "L:IN+1++", 1).encode("latin-1")
     result = check(edi)
     assert any(f.code == "segment_tag_invalid" for f in result.findings), [f.line() for f in result.findings]
+
+
+def test_a_repetition_inside_the_message_identifier_reads_as_text() -> None:
+    """UNH S009 with the repetition separator inside (syntax 4) used to fail joining a nested list."""
+    data = b"UNA:+.?*'UNB+UNOC:4+S:14+R:14+260115:1200+1'UNH+1+ORD*ERS:D:96A:UN'BGM+220+PO1+9'UNT+3+1'UNZ+1+1'"
+    result = check(data)
+    (_, _, t), = result.transactions()
+    assert isinstance(t.type, str) and isinstance(t.version, str) and t.type == "ORD"

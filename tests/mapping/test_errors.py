@@ -83,3 +83,14 @@ def test_schema_rejects_floats_and_unknown_kinds() -> None:
     (f,) = validate(doc)
     assert f.path == "total"
     assert validate({"document": "memo"})[0].code == "schema_unknown_document"
+
+
+def test_a_repeat_inside_a_component_does_not_break_a_qualifier_condition() -> None:
+    """Malformed EDIFACT can nest a repeat inside a component; a selector condition or a component
+    read then sees the repeat's first value instead of raising."""
+    from gateway.mapping.edipath import ElementRef, element_value
+
+    seg = ["LIN", "2", "", ["40063813339", ["8", "EN"]]]
+    assert element_value(seg, ElementRef(3, 2), None) == "8"
+    assert element_value(seg, ElementRef(3, 1), None) == "40063813339"
+    assert element_value(seg, ElementRef(3, 3), None) is None
