@@ -181,6 +181,14 @@ def _differs(a: Delimiters, b: Delimiters) -> bool:
         (b.element, b.component, b.segment, b.release, b.repetition, b.decimal)
 
 
+class DelimiterInValue(ValueError):
+    """An X12 value holds one of the interchange's delimiters (X12 has no escape character)."""
+
+    def __init__(self, value: str, segment: str, delimiter: str) -> None:
+        super().__init__(f"value {value!r} in segment {segment} holds the delimiter {delimiter!r}")
+        self.value, self.segment, self.delimiter = value, segment, delimiter
+
+
 def _check(ic: Interchange, d: Delimiters, body: str, segs: list[Segment], w: _Writer) -> None:
     """X12 cannot escape: a delimiter inside a value would change the tree, so refuse to write it."""
     if ic.standard != "x12":
@@ -195,5 +203,5 @@ def _check(ic: Interchange, d: Delimiters, body: str, segs: list[Segment], w: _W
                 for q in (p if isinstance(p, list) else [p]):
                     for ch in (d.segment, d.element, d.component, d.repetition):
                         if ch and isinstance(q, str) and ch in q:
-                            raise ValueError(f"value {q!r} in segment {seg[0]} holds the delimiter {ch!r}")
+                            raise DelimiterInValue(q, str(seg[0]), ch)
     raise ValueError("the written interchange would not read back the same")

@@ -39,7 +39,7 @@ from gateway.edi.acks import build_997, build_999, build_contrl, build_ta1, read
 from gateway.edi.findings import Finding
 from gateway.edi.model import Group, Interchange, Transaction
 from gateway.edi.split import single_bytes
-from gateway.edi.writer import write
+from gateway.edi.writer import DelimiterInValue, write
 from gateway.edi.x12_parse import drop_stepwise
 from gateway.mapping.translate import source_block
 from gateway.pipeline import lifecycle
@@ -437,7 +437,17 @@ class InboundProcessor:
             ack = build(result, ici, **kw)
             if ack is None:
                 continue
-            out = self._b.put(f"out/{partner_queue(partner.id)}", write(ack), {
+            try:
+                data = write(ack)
+            except DelimiterInValue as exc:
+                # A control number we must echo holds one of our separators; the partner's own cannot
+                # appear in its values, so this ack goes out in the partner's delimiters.
+                bound.warning("ack_in_partner_delimiters", kind=kind, value=exc.value, delimiter=exc.delimiter)
+                ack = build(result, ici, **kw, delimiters=ic.delimiters)
+                if ack is None:
+                    continue
+                data = write(ack)
+            out = self._b.put(f"out/{partner_queue(partner.id)}", data, {
                 "partner": partner.id, "document": "functional_ack", "ack_kind": kind, "source_item": item_id,
                 "doc_id": f"{item_id}-{ici}-{kind}", "idempotency_key": f"{item_id}-{ici}-{kind}",
                 "content_type": "application/edi-x12" if ic.standard == "x12" else "application/edifact",

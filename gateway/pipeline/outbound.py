@@ -28,6 +28,7 @@ import structlog
 from gateway.config import GatewayConfig
 from gateway.edi import parse
 from gateway.edi.findings import Finding
+from gateway.edi.writer import DelimiterInValue
 from gateway.mapping import build_interchange
 from gateway.mapping.schemas import validate as schema_validate
 from gateway.pipeline import lifecycle
@@ -49,6 +50,18 @@ class Submission:
     @property
     def ok(self) -> bool:
         return self.doc_id is not None and not any(f.severity == "error" for f in self.findings)
+
+
+def _path_of(doc: Any, value: str, at: str = "$") -> str | None:
+    """The JSON path of the first string in ``doc`` holding ``value`` (for a finding the ERP can act on)."""
+    if isinstance(doc, str):
+        return at if value in doc else None
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    for k, v in items:
+        found = _path_of(v, value, f"{at}[{k}]" if isinstance(k, int) else f"{at}.{k}")
+        if found:
+            return found
+    return None
 
 
 def _problem(code: str, message: str, path: str | None = None) -> Finding:
@@ -96,8 +109,15 @@ class OutboundProcessor:
         if any(f.severity == "error" for f in findings):
             return Submission(None, findings)
         mapping = self.catalog.mapping(route.mapping, partner)
-        edi, mapped = build_interchange(doc, partner, self.config.our, self.store.control_numbers,
-                                        mappings_dir=self.config.mappings_dir, mapping=mapping)
+        try:
+            edi, mapped = build_interchange(doc, partner, self.config.our, self.store.control_numbers,
+                                            mappings_dir=self.config.mappings_dir, mapping=mapping)
+        except DelimiterInValue as exc:  # X12 cannot escape a separator: the ERP must change the value
+            path = _path_of(doc, exc.value)
+            return Submission(None, [_problem(
+                "value_holds_delimiter",
+                f"{path or 'a value'} = {exc.value!r} contains {exc.delimiter!r}, a separator of the partner's "
+                f"X12 (segment {exc.segment}); X12 cannot carry it: remove or replace that character", path)])
         findings += mapped
         result = parse(edi)
         findings += [f for f in result.findings if f.severity == "error"]

@@ -192,3 +192,22 @@ def test_a_failed_round_runs_each_item_of_the_batch_again_alone(pipeline_store):
     assert sorted(store.spool.list("done")) == sorted(items)
     assert sorted(json.loads(b)["po_number"] for b, _ in queued(store, "erp")) == ["PO720", "PO721", "PO722"]
     assert len(calls) >= 4  # the failed round, then one per item
+
+
+def test_an_ack_echoing_a_control_number_with_our_separator_goes_out_in_the_partners_delimiters(pipeline_store):
+    """X12 cannot escape: a partner using '|' may send a group control number holding '*', our element
+    separator. The 997 must echo it (AK102), so that ack is written in the partner's own delimiters."""
+    cfg, store = pipeline_store
+    text = interchange(po_850("PO9901")).decode()
+    isa, rest = text[:106], text[106:]
+    isa = isa.replace("*", "|")
+    rest = rest.replace("*", "|")
+    gs_ctl = rest.split("GS|", 1)[1].split("~", 1)[0].split("|")[5]
+    rest = rest.replace(f"|{gs_ctl}|X|", "|7*7|X|", 1).replace(f"GE|1|{gs_ctl}~", "GE|1|7*7~", 1)
+    item = receive(store, (isa + rest).encode())
+    report = InboundProcessor(store, cfg).process(item)
+    assert report.state == "done" and len(report.documents) == 1, report
+    (ack_bytes, _), = queued(store, "partner.amazon-us")
+    assert ack_bytes.startswith(b"ISA|") and b"AK1|PO|7*7" in ack_bytes
+    statuses = read_ack(parse(ack_bytes).interchanges[0])
+    assert any(s.level == "group" and s.status == "accepted" for s in statuses), statuses

@@ -62,6 +62,14 @@ def test_auth_and_bad_bodies(api):
     assert status == 400 and body["error"] == "invalid_json"
     status, body = call(api, "POST", "/v1/documents", {**INVENTORY, "partner": "nobody"})
     assert status == 422 and body["findings"][0]["code"] == "unknown_partner"
+    # X12 cannot escape its separators: a value holding one is refused with the field named (was a 500).
+    bad = json.loads(json.dumps(INVENTORY))
+    bad["items"][0]["product_ids"]["vendor_sku"] = "ACME*1"
+    status, body = call(api, "POST", "/v1/documents", bad)
+    assert status == 422, body
+    (finding,) = body["findings"]
+    assert finding["code"] == "value_holds_delimiter" and finding["path"] == "$.items[0].product_ids.vendor_sku"
+    assert "'*'" in finding["message"] and "ACME*1" in finding["message"]
     status, spec = call(api, "GET", "/v1/openapi.json")
     assert status == 200 and spec["openapi"].startswith("3.1") and "/v1/documents" in spec["paths"]
 
