@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from gateway.edi.edifact_reader import EdifactReader
+from gateway.edi.edifact_reader import EdifactReader, translated
 from gateway.edi.edifact_una import WHITESPACE, default_delimiters, protect, read_una, suffix_after
 from gateway.edi.model import Delimiters
 from gateway.edi.x12_parse import finish_tail
@@ -51,7 +51,7 @@ def header_delimiters(text: str, pos: int) -> tuple[Delimiters, str | None, int]
 def unb_segment(raw0: str, d: Delimiters, table: dict[int, str | None] | None) -> list:
     el = normalize(raw0.strip(WHITESPACE).split(d.element), d.component, d.repetition)
     if table is not None:
-        el = [[p.translate(table) for p in v] if isinstance(v, list) else v.translate(table) for v in el]
+        el = [translated(v, table) for v in el]
     return el
 
 

@@ -18,6 +18,13 @@ def _part(value: Any, k: int) -> str:
     return value if k == 0 and isinstance(value, str) else ""
 
 
+def translated(value: Any, table: dict[int, str | None]) -> Any:
+    """``str.translate`` through a value at any depth (a repeat inside a component, in broken input)."""
+    if isinstance(value, list):
+        return type(value)(translated(p, table) for p in value)
+    return value.translate(table)
+
+
 def _joined(value: Any) -> str:
     return ":".join(map(_joined, value)) if isinstance(value, list) else str(value)
 
@@ -107,7 +114,7 @@ class EdifactReader(X12Reader):
     def unescape(self, el: list[Any]) -> list[Any]:
         t = self.table
         assert t is not None
-        return [[p.translate(t) for p in v] if isinstance(v, list) else v.translate(t) for v in el]
+        return [v.translate(t) if v.__class__ is str else translated(v, t) for v in el]
 
     def check_lengths(self, el: Segment, i: int) -> None:
         for k in _too_long(el, EDIFACT_MAX_ELEMENT):

@@ -134,3 +134,14 @@ def test_a_repetition_inside_the_message_identifier_reads_as_text() -> None:
     result = check(data)
     (_, _, t), = result.transactions()
     assert isinstance(t.type, str) and isinstance(t.version, str) and t.type == "ORD"
+
+
+def test_released_characters_next_to_a_repeat_inside_a_component() -> None:
+    """With a release character in the input, values are unescaped; a repeat nested inside a component
+    (broken syntax 4 input) used to fail there, in UNB and in body segments alike."""
+    data = (b"UNA:+.?*'UNB+UNOC:4+S?+X*Y:14+R:14+260115:1200+1'UNH+1+ORDERS:D:96A:UN'"
+            b"BGM+220+PO?+1+9'LIN+1++A*B:EN'UNT+4+1'UNZ+1+1'")
+    result = check(data)
+    (ic, _, t), = result.transactions()
+    assert t.type == "ORDERS" and ["BGM", "220", "PO+1", "9"] in t.segments
+    assert ic.sender.startswith("S+X")
