@@ -211,3 +211,14 @@ def test_an_ack_echoing_a_control_number_with_our_separator_goes_out_in_the_part
     assert ack_bytes.startswith(b"ISA|") and b"AK1|PO|7*7" in ack_bytes
     statuses = read_ack(parse(ack_bytes).interchanges[0])
     assert any(s.level == "group" and s.status == "accepted" for s in statuses), statuses
+
+
+def test_a_segment_tag_holding_a_separator_is_rejected_in_a_997_that_can_be_written(pipeline_store):
+    """The 997 names the bad segment (AK3) without the separator it held; it used to fail to write."""
+    cfg, store = pipeline_store
+    bad = interchange(po_850("PO9902")).decode().replace("N1*ST*", "N>1*ST*", 1).encode()
+    item = receive(store, bad)
+    report = InboundProcessor(store, cfg).process(item)
+    assert report.rejected and not report.documents, report
+    (ack_bytes, _), = queued(store, "partner.amazon-us")
+    assert b"AK3*N1*" in ack_bytes and b"AK5*R" in ack_bytes, ack_bytes

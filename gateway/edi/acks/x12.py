@@ -32,7 +32,7 @@ def _segment_notes(errs: list[Finding], kind: str, d: Delimiters) -> list[Segmen
     for (pos, tag), fs in sorted(by_seg.items()):
         seg_code = next((f.x12_segment for f in fs if f.x12_segment and not f.x12_element), None) or "8"
         loop = next((f.loop_id for f in fs if f.loop_id), "")
-        out.append([s3, tag[:3], str(pos), loop, seg_code])
+        out.append([s3, _clean(tag, d)[:3], str(pos), _clean(loop, d), seg_code])  # a broken tag may hold a separator
         for f in fs:
             if f.x12_element and f.element is not None:
                 where: Any = [str(f.element), str(f.component)] if f.component else str(f.element)
