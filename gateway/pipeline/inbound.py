@@ -447,6 +447,16 @@ class InboundProcessor:
                 if ack is None:
                     continue
                 data = write(ack)
+            except ValueError as exc:
+                if kind != "CONTRL":
+                    raise
+                # What the CONTRL echoes (the partner's ids) does not fit the charset the partner declared
+                # (its interchange broke that charset): answer in UTF-8 (UNOY), which carries anything.
+                bound.warning("ack_charset_widened", kind=kind, declared=ic.version, error=str(exc))
+                ack = build(result, ici, **kw, charset="UNOY")
+                if ack is None:
+                    continue
+                data = write(ack)
             out = self._b.put(f"out/{partner_queue(partner.id)}", data, {
                 "partner": partner.id, "document": "functional_ack", "ack_kind": kind, "source_item": item_id,
                 "doc_id": f"{item_id}-{ici}-{kind}", "idempotency_key": f"{item_id}-{ici}-{kind}",

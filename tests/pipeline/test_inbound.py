@@ -222,3 +222,42 @@ def test_a_segment_tag_holding_a_separator_is_rejected_in_a_997_that_can_be_writ
     assert report.rejected and not report.documents, report
     (ack_bytes, _), = queued(store, "partner.amazon-us")
     assert b"AK3*N1*" in ack_bytes and b"AK5*R" in ack_bytes, ack_bytes
+
+
+EU_PARTNER = """\
+id: amazon-eu
+name: Amazon EU
+timezone: Europe/Luxembourg
+edi:
+  standard: edifact
+  edifact: {qualifier: "14", id: "5450534000024", syntax: "UNOC:3", version: "D:96A:UN", acks: contrl}
+routes:
+  - {document: ORDERS, mapping: amazon/ORDERS-purchase_order, to: [archive]}
+"""
+
+
+def test_a_contrl_whose_echoed_ids_break_the_declared_charset_is_written_in_utf8(pipeline_tree):
+    """The partner declares UNOA (ASCII) but its sender id holds '²': the CONTRL must echo that id, so
+    it goes out as UNOY instead of failing to write (which parked the item)."""
+    from pathlib import Path
+
+    from gateway.config import load_config
+    from gateway.store import Store
+
+    pipeline_tree.partner("amazon-eu", EU_PARTNER)
+    cfg = load_config(pipeline_tree.gateway)
+    store = Store.open(str(cfg.paths.spool), str(cfg.paths.audit), str(cfg.paths.index), node="t")
+    try:
+        golden = (Path(__file__).resolve().parents[1] / "mapping/golden/in/amazon-eu-orders.edi").read_bytes()
+        text = golden.decode("latin-1")
+        unb = text[text.index("UNB+"):]
+        syntax = unb.split("+")[1]
+        sender = unb.split("+")[2].split(":")[0]
+        data = text.replace(syntax, "UNOA:3", 1).replace(sender, sender[:-1] + "²", 1).encode("latin-1")
+        item = receive(store, data, partner="amazon-eu")
+        report = InboundProcessor(store, cfg).process(item)
+        assert report.state in ("done", "failed"), report
+        (contrl, _), = queued(store, "partner.amazon-eu")
+        assert b"UNOY:" in contrl and b"CONTRL" in contrl and "²".encode() in contrl
+    finally:
+        store.close()

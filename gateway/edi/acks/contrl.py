@@ -21,8 +21,11 @@ def _party(ic: Interchange, k: int) -> list[str] | str:
 
 def build_contrl(result: ParseResult, interchange: int = 0, *, control_numbers: ControlNumbers, partner: str,
                  extra: Iterable[Finding] = (), delimiters: Delimiters | None = None,
-                 now: datetime | None = None) -> Interchange | None:
+                 now: datetime | None = None, charset: str | None = None) -> Interchange | None:
     """A CONTRL for one inbound EDIFACT interchange, with a UCM for every message.
+
+    It is written in the interchange's own syntax level; ``charset`` (for example ``UNOY``) replaces the
+    level's charset when the values it echoes do not fit the one the partner declared.
 
     ``extra`` findings need ``group``/``transaction`` indexes and an ``edifact`` code; with a
     ``segment_position`` they become UCS, with an ``element`` too, UCD.
@@ -62,6 +65,8 @@ def build_contrl(result: ParseResult, interchange: int = 0, *, control_numbers: 
                         where = [str(f.element), str(f.component)] if f.component else str(f.element)
                         body.append(["UCD", f.edifact or "", where])
     syntax = ic.version if ic.version.startswith("UNO") else "UNOA:3"
+    if charset:
+        syntax = ":".join([charset, *syntax.split(":")[1:]])
     v4 = syntax.split(":")[1:2] == ["4"]
     return envelope([body], partner=partner, standard="edifact", sender=(ic.receiver_qualifier, ic.receiver),
                     receiver=(ic.sender_qualifier, ic.sender), control_numbers=control_numbers,
