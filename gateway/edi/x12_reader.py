@@ -39,6 +39,14 @@ def split_value(value: str, comp: str, rep: str | None) -> Any:
     return value
 
 
+def _text(value: Any, comp: str, rep: str | None) -> str:
+    """A split value written back as text (the inverse of ``split_value``)."""
+    if isinstance(value, str):
+        return value
+    sep = (rep or "") if isinstance(value, Repeats) else comp
+    return sep.join(_text(v, comp, rep) for v in value)
+
+
 def normalize(el: list[Any], comp: str, rep: str | None) -> list[Any]:
     """Split composites/repeats of a segment already split on elements; drop trailing empties."""
     out = [el[0]] + [split_value(v, comp, rep) for v in el[1:]]
@@ -234,12 +242,11 @@ class X12Reader:
             self.close_interchange(i, "a new ISA segment starts")
             return STOP_BEFORE
         # Envelope segments have simple elements only. The tree keeps what a separator inside one splits
-        # (so the segment writes back as it came); the envelope checks read the plain text (``raw``), so
-        # such a value is reported as a mismatch rather than compared as a list.
-        raw: list[str] = s.split(d.element)
-        while len(raw) > 1 and raw[-1] == "":
-            raw.pop()
-        el = normalize(raw, d.component, d.repetition)
+        # (so the segment writes back as it came); the envelope checks and the group and transaction
+        # fields read that value as text again (``raw``), so it is reported as a mismatch, not compared
+        # as a list.
+        el = normalize(s.split(d.element), d.component, d.repetition)
+        raw = [_text(v, d.component, d.repetition) for v in el]
         if tag == "ST":
             self.open_transaction(el, i, raw)
         elif tag == "SE":
