@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -182,6 +182,16 @@ def _pairs(keypairs: Sequence[KeyPair], recipients: list[_Recipient]) -> list[tu
     )
 
 
+def _unwrapped(keypairs: Sequence[KeyPair], recipients: list[_Recipient]) -> Iterator[tuple[KeyPair, bytes, str]]:
+    """(key pair, content-encryption key, key transport name) for every pair whose RSA unwrap works."""
+    for kp, r in _pairs(keypairs, recipients):
+        try:
+            key = kp.key.decrypt(r.wrapped, r.oaep or padding.PKCS1v15())
+        except ValueError:
+            continue
+        yield kp, key, "rsaes_oaep" if r.oaep else "rsaes_pkcs1v15"
+
+
 def open_envelope(data: bytes, keypairs: Sequence[KeyPair]) -> Opened:
     """Decrypt with every key of ours (the recipient that names the key first, then the others)."""
     try:
@@ -189,14 +199,10 @@ def open_envelope(data: bytes, keypairs: Sequence[KeyPair]) -> Opened:
         ciphertext = der.octets(data, node)
     except der.DerError as e:
         raise DecryptionFailed(f"malformed EnvelopedData: {e}") from None
-    for kp, r in _pairs(keypairs, recipients):
-        try:
-            key = kp.key.decrypt(r.wrapped, r.oaep or padding.PKCS1v15())
-        except ValueError:
-            continue
+    for kp, key, transport in _unwrapped(keypairs, recipients):
         plain = _decrypt(cipher, key, iv, ciphertext)
         if plain is not None:
-            return Opened(plain, cipher.name, "rsaes_oaep" if r.oaep else "rsaes_pkcs1v15", kp)
+            return Opened(plain, cipher.name, transport, kp)
     raise DecryptionFailed("no key of ours decrypts this message (or its ciphertext was altered)")
 
 
@@ -257,13 +263,9 @@ def open_envelope_file(view: FileView, keypairs: Sequence[KeyPair], out: BinaryI
         ranges = [(view.start + a, view.start + b) for a, b in der.segments(view, node)]  # type: ignore[arg-type]
     except der.DerError as e:
         raise DecryptionFailed(f"malformed EnvelopedData: {e}") from None
-    for kp, r in _pairs(keypairs, recipients):
-        try:
-            key = kp.key.decrypt(r.wrapped, r.oaep or padding.PKCS1v15())
-        except ValueError:
-            continue
+    for kp, key, transport in _unwrapped(keypairs, recipients):
         if _decrypt_to(cipher, key, iv, view.fd, ranges, out):
-            return Opened(b"", cipher.name, "rsaes_oaep" if r.oaep else "rsaes_pkcs1v15", kp)
+            return Opened(b"", cipher.name, transport, kp)
     raise DecryptionFailed("no key of ours decrypts this message (or its ciphertext was altered)")
 
 
