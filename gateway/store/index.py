@@ -68,6 +68,11 @@ CREATE INDEX IF NOT EXISTS outbound_edi_ack ON outbound_edi (partner, group_cont
 """
 
 
+def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
 def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (dict, list)) else value
 
@@ -132,15 +137,11 @@ class Index:
 
     def _committed_rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._read_lock:
-            cur = self._reader.execute(sql, params)
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            return _dicts(self._reader.execute(sql, params))
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self.lock:
-            cur = self.db.execute(sql, params)
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            return _dicts(self.db.execute(sql, params))
 
     def _insert(self, table: str, rows: list[dict[str, Any]], verb: str = "INSERT") -> None:
         """Plain ``INSERT`` (or ``INSERT OR IGNORE`` / ``INSERT OR REPLACE``) of rows that share their
