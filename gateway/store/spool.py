@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import errno
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -29,6 +30,7 @@ META_SUFFIX = ".meta.json"
 STATE_RE = re.compile(r"^(?:[a-z][a-z0-9_-]*|out/[A-Za-z0-9][A-Za-z0-9_.-]*)$")
 RESERVED = {"audit", "out", "tmp"}
 BASE_STATES = ("in", "work", "done", "failed")
+SEEN_MAX = 65536  # items whose last known state a spool remembers (see Spool._saw)
 
 
 class ItemNotFound(LookupError):
@@ -110,6 +112,7 @@ class Spool:
         self.sync = sync
         self._move_lock = threading.Lock()
         self._hidden: set[str] = set()  # staged, not yet durable: not listed (see stage_put)
+        self._seen: dict[str, str] = {}  # item id -> state this process last put or moved it to (see find)
         os.makedirs(self.root, exist_ok=True)
         for state in BASE_STATES:
             os.makedirs(self.dir(state), exist_ok=True)
@@ -193,6 +196,7 @@ class Spool:
                 fsio.start_writeback(fd_meta)
             os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
             os.rename(tmp_payload, final)
+            self._saw(item_id, state)
         except BaseException:
             staged.abort()  # a put that fails leaves nothing behind
             self._hidden.discard(item_id)
@@ -233,6 +237,7 @@ class Spool:
                 staged.back, staged.cleanup = None, []  # the only copy now: kept even if the round fails
                 os.close(staged.files.pop(final))
                 staged.files[final] = os.open(final, os.O_RDONLY | os.O_CLOEXEC)
+            self._saw(item_id, state)
         except BaseException:
             staged.abort()
             self._hidden.discard(item_id)
@@ -282,7 +287,7 @@ class Spool:
         if not is_id(item_id):
             return None
         for _ in range(2):
-            for state in self._search_order():
+            for state in self._search_order(self._seen.get(item_id)):
                 path = os.path.join(self.root, *state.split("/"), item_id)
                 if os.path.exists(path):
                     try:
@@ -291,11 +296,25 @@ class Spool:
                         continue  # moved meanwhile
         return None
 
-    def _search_order(self) -> Iterator[str]:
-        yield from BASE_STATES
+    def _search_order(self, first: str | None = None) -> Iterator[str]:
+        if first is not None:
+            yield first
+        yield from (s for s in BASE_STATES if s != first)
         for state in self.states():
-            if state not in BASE_STATES:
+            if state not in BASE_STATES and state != first:
                 yield state
+
+    def _saw(self, item_id: str, state: str) -> None:
+        """Remember where this process last put an item: ``find`` looks there first (an item in an
+        ``out/`` queue is otherwise found only after listing every queue). Only a first guess, checked
+        on disk; another process may have moved the item since. Bounded: the oldest half is dropped
+        when it is full."""
+        seen = self._seen
+        seen.pop(item_id, None)
+        seen[item_id] = state
+        if len(seen) > SEEN_MAX:
+            for old in list(itertools.islice(seen, SEEN_MAX // 2)):
+                seen.pop(old, None)
 
     def item(self, item_id: str) -> SpoolItem:
         found = self.find(item_id)
@@ -371,6 +390,7 @@ class Spool:
                     os.rename(dst + META_SUFFIX, src + META_SUFFIX)
                     continue
                 self._commit.defer({}, [dst_dir, src_dir])
+                self._saw(item_id, state_to)
                 return SpoolItem(item_id, state_to, meta, dst)
         return None
 
@@ -406,6 +426,7 @@ class Spool:
                 fsio._unlink_quiet(dst + META_SUFFIX)
                 raise
             fsio._unlink_quiet(it.meta_path)
+        self._saw(it.id, staged.to_state)
         return SpoolItem(it.id, staged.to_state, staged.meta, dst), [dst_dir, os.path.dirname(it.path)]
 
     @staticmethod
@@ -446,6 +467,7 @@ class Spool:
             fsio._unlink_quiet(dst + META_SUFFIX)
             raise
         fsio._unlink_quiet(it.meta_path)
+        self._saw(it.id, to_state)
         return SpoolItem(it.id, to_state, meta, dst), [dst_dir, src_dir]
 
 

@@ -99,3 +99,27 @@ def test_take_from_a_listing_consumes_candidates_and_skips_items_gone_meanwhile(
     assert spool.take("in", "work", candidates).id == ids[3]
     assert candidates == [] and spool.take("in", "work", candidates) is None
     assert spool.list("work") == ids[1:] and spool.list("in") == []
+
+
+def test_find_looks_first_where_this_spool_last_put_the_item_and_still_follows_other_processes(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item_id = spool.put("out/erp", b"doc", {"partner": "p"})
+    listed: list[int] = []
+    real_states = spool.states
+    monkeypatch.setattr(spool, "states", lambda: listed.append(1) or real_states())
+    assert spool.item(item_id).state == "out/erp"
+    assert listed == []  # found where it was put: the queues were not listed
+    other = Spool(spool.root, sync=spool.sync)  # another process (gatewayctl) moves it meanwhile
+    other.move(item_id, "out/archive", "requeued")
+    assert spool.item(item_id).state == "out/archive"  # the guess misses, the search finds it
+    spool.move(item_id, "done", "delivered")
+    assert spool.item(item_id).state == "done"
+
+
+def test_the_last_seen_memory_stays_bounded(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.store.spool.SEEN_MAX", 8)
+    ids = [spool.put("in", b"x", {}) for _ in range(20)]
+    assert len(spool._seen) <= 8
+    assert ids[-1] in spool._seen and ids[0] not in spool._seen
+    assert all(spool.item(i).state == "in" for i in ids)  # forgotten ones are still found
