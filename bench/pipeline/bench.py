@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench.scratch import Scratch
 from gateway.edi import parse
 from gateway.mapping import load_partner_mapping
 from gateway.store import Store
@@ -101,8 +101,6 @@ def phase_seconds(metrics_text: str) -> dict[str, float]:
 
 
 def gateway(port: int, files: list[bytes], docs: int, where: Path) -> dict[str, Any]:
-    shutil.rmtree(where, ignore_errors=True)
-    where.mkdir(parents=True)
     tree = make_tree(where, f"http://127.0.0.1:{port}/edi")
     spool = where / "spool"
     store = Store.open(str(spool), str(spool / "audit"), str(spool / "index.sqlite"), node="bench")
@@ -135,6 +133,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    with Scratch("pipeline") as scratch:
+        floors, results = run(args, scratch)
+    write_results(args, floors, results)
+
+
+def run(args: argparse.Namespace, scratch: Scratch) -> tuple[list[float], dict[str, list[dict[str, Any]]]]:
     sink, port = start_sink()
     shapes = {"1 PO per file": (args.files, 1), "10 POs per file": (args.files // 10, 10)}
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in shapes}
@@ -142,10 +146,9 @@ def main() -> None:
     try:
         bodies = sample_bodies(args.files)
         for r in range(args.rounds):
-            floors.append(floor(port, bodies, OUT / f"floor-{r}"))
-            shutil.rmtree(OUT / f"floor-{r}")
+            floors.append(floor(port, bodies, scratch.fresh("floor")))
             for name, (nfiles, per) in shapes.items():
-                res = gateway(port, payloads(nfiles, per, f"R{r}S{per}-"), nfiles * per, OUT / "run")
+                res = gateway(port, payloads(nfiles, per, f"R{r}S{per}-"), nfiles * per, scratch.fresh("gateway"))
                 res["ratio"] = res["docs_per_s"] / floors[-1]
                 results[name].append(res)
                 print(f"round {r + 1}: {name}: {res['docs_per_s']:.0f} docs/s (floor {floors[-1]:.0f}/s, "
@@ -154,7 +157,7 @@ def main() -> None:
     finally:
         sink.terminate()
         sink.wait()
-    write_results(args, floors, results)
+    return floors, results
 
 
 def write_results(args: argparse.Namespace, floors: list[float], results: dict[str, list[dict[str, Any]]]) -> None:

@@ -125,16 +125,32 @@ class DeliveryService(service.Service):
                 d.addBoth(lambda _, k=key: self._finished(k))  # type: ignore[call-overload]  # the default argument binds the key
 
     # -- one attempt --------------------------------------------------------------------------------
+    def _load(self, name: str, item_id: str, count_attempts: bool) -> tuple[bytes, dict[str, Any], int | None] | None:
+        """Blocking, in one thread hop: the queued item's payload and meta, and the attempts the index
+        knows of (when asked), or ``None`` when the item has left the queue."""
+        it = self.store.spool.find(item_id)
+        if it is None or it.state != f"out/{name}":
+            return None
+        try:
+            with open(it.path, "rb") as f:
+                payload = f.read()
+        except FileNotFoundError:
+            return None  # moved on meanwhile
+        attempts = None
+        if count_attempts:
+            rows = self.store.index.deliveries(item_id)
+            attempts = max((r.get("attempts") or 0 for r in rows if r["destination"] == name), default=0)
+        return payload, it.meta, attempts
+
     async def _attempt(self, name: str, item_id: str) -> None:
         dest = self.destinations[name]
         key = f"{name}/{item_id}"
-        it = await threads.deferToThread(self.store.spool.find, item_id)
-        if it is None or it.state != f"out/{name}":
+        loaded = await threads.deferToThread(self._load, name, item_id, key not in self.attempts)
+        if loaded is None:
             return  # finished meanwhile (a listing taken before its move): nothing to send again
-        payload, meta = await threads.deferToThread(self.store.spool.get, item_id)
-        if key not in self.attempts:
-            rows = await threads.deferToThread(self.store.index.deliveries, item_id)
-            self.attempts[key] = max((r.get("attempts") or 0 for r in rows if r["destination"] == name), default=0)
+        payload, meta, attempts = loaded
+        if attempts is not None:
+            self.attempts[key] = attempts
         parcel = senders.Parcel(
             item_id=item_id, payload=payload, destination=name,
             idempotency_key=meta.get("idempotency_key") or f"{meta.get('doc_id', item_id)}:{name}",
