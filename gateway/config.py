@@ -128,6 +128,9 @@ GATEWAY_SHAPE = Map({
     "shutdown": Key(Map({"drain_timeout": Key(DURATION, default="20s")}), default=dict),
     # hold: arrivals are stored and acknowledged as always, but not processed until the hold is lifted
     "pipeline": Key(Map({"hold": Key(BOOL, default=False)}), default=dict),
+    # how a durability round makes the spool's writes durable (see gateway/store/fsio.py)
+    "store": Key(Map({"sync": Key(Scalar((str,), choices=("auto", "fsync", "syncfs")), default="auto")}),
+                 default=dict),
     "log": Key(Map({"level": Key(Scalar((str,), choices=("debug", "info", "warning", "error")), default="info")}),
                default=dict),
     "alerts": Key(Map({"webhook": Key(OPT_STR), "secret_file": Key(OPT_STR)}), default=dict),
@@ -295,6 +298,7 @@ class GatewayConfig:
     files: tuple[Path, ...] = field(default=())
     as2_workers: int = 0
     pipeline_hold: bool = False
+    store_sync: str = "auto"
 
     def partner_by_as2_id(self, as2_id: str) -> Partner | None:
         for p in self.partners.values():
@@ -531,4 +535,5 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
                           for f in data["api"]["folders"]),
         checksum=digest.hexdigest(),
         files=tuple(files), as2_workers=data["limits"]["as2_workers"], pipeline_hold=data["pipeline"]["hold"],
+        store_sync=data["store"]["sync"],
     )

@@ -33,6 +33,16 @@ def test_valid_tree_loads(config_tree):
     assert cfg.drain_timeout == 2.0
     assert cfg.as2_body_max == 100 * 1024 * 1024  # default filled in from a missing section
     assert len(cfg.checksum) == 64
+    assert cfg.store_sync == "auto"
+
+
+def test_store_sync_mode_is_checked(config_tree):
+    config_tree.write("gateway.yaml", GATEWAY_YAML + "store: {sync: syncfs}\n")
+    assert load_config(config_tree.gateway).store_sync == "syncfs"
+    config_tree.write("gateway.yaml", GATEWAY_YAML + "store: {sync: fast}\n")
+    p = only(config_tree)
+    assert p.key == "store.sync" and p.line == GATEWAY_YAML.count("\n") + 1
+    assert "'fast'" in p.message and "fsync" in p.message
 
 
 def test_wrong_type_names_file_line_key(config_tree):

@@ -15,7 +15,8 @@ log = structlog.get_logger(__name__)
 
 def open_store(config: GatewayConfig) -> Store:
     """Lock and open the spool, index and audit trail named by ``paths``; raises ``StoreLocked``."""
-    return Store.open(str(config.paths.spool), str(config.paths.audit), str(config.paths.index), node=config.node)
+    return Store.open(str(config.paths.spool), str(config.paths.audit), str(config.paths.index), node=config.node,
+                      sync=config.store_sync)
 
 
 class StoreService(service.Service):

@@ -108,7 +108,7 @@ class GroupCommit:
                 self._fs_fd = -1
 
     def _flush(self, rnd: _Round) -> None:
-        if self.mode == "syncfs":
+        if self.mode == "syncfs" or (self.mode == "auto" and len(rnd.files) >= fsio.SYNCFS_FROM):
             fsio.syncfs(self.root, self._fs_fd if self._fs_fd >= 0 else None)
             for fd in rnd.files.values():  # files on another filesystem (an audit folder elsewhere)
                 if os.fstat(fd).st_dev != self._root_dev:

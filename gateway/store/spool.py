@@ -191,7 +191,7 @@ class Spool:
             staged.files[final] = fd_payload
             fd_meta = fsio.create(tmp_meta, encode_meta(full))
             staged.files[final + META_SUFFIX] = fd_meta
-            if self.sync == "fsync" and head_start:
+            if self.sync != "syncfs" and head_start:
                 fsio.start_writeback(fd_payload)
                 fsio.start_writeback(fd_meta)
             os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
@@ -219,11 +219,11 @@ class Spool:
                 digest.update(chunk)
                 size += len(chunk)
             staged.meta = full = self._new_meta(item_id, state, meta, size, digest.hexdigest())
-            if self.sync == "fsync":
+            if self.sync != "syncfs":
                 fsio.start_writeback(fd_src)
             fd_meta = fsio.create(tmp_meta, encode_meta(full))
             staged.files[final + META_SUFFIX] = fd_meta
-            if self.sync == "fsync":
+            if self.sync != "syncfs":
                 fsio.start_writeback(fd_meta)
             os.rename(tmp_meta, final + META_SUFFIX)
             staged.cleanup.append(final + META_SUFFIX)
@@ -408,7 +408,7 @@ class Spool:
         meta = self._moved_meta(it, to_state, note, update)
         tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
         fd = fsio.create(tmp_meta, encode_meta(meta))
-        if self.sync == "fsync" and head_start:
+        if self.sync != "syncfs" and head_start:
             fsio.start_writeback(fd)
         return StagedMove(it, to_state, meta, tmp_meta, fd)
 
@@ -452,7 +452,7 @@ class Spool:
         tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
         fd = fsio.create(tmp_meta, encode_meta(meta))
         try:
-            if self.sync == "fsync":
+            if self.sync != "syncfs":
                 fsio.start_writeback(fd)
             self._commit.sync({tmp_meta: fd})  # a move must never leave a blank meta
         except BaseException:

@@ -60,7 +60,7 @@ class Store(EventWriter):
         audit_dir: str,
         index_path: str,
         node: str = "gw1",
-        sync: str = "fsync",
+        sync: str = "auto",
         audit_fsync: bool = True,
     ) -> Store:
         """Lock the spool (``StoreLocked`` if another process holds it), recover, open index and trail."""

@@ -54,7 +54,7 @@ def run_round(
 @pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    ("sync", "rounds", "threads"), [("fsync", 22, 1), ("syncfs", 8, 1), ("fsync", 20, 4)]
+    ("sync", "rounds", "threads"), [("fsync", 22, 1), ("syncfs", 8, 1), ("auto", 20, 4)]
 )
 def test_sigkill_during_puts_loses_nothing_that_returned(
     paths: dict[str, str], sync: str, rounds: int, threads: int

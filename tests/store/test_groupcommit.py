@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from gateway.store import Store, verify
+from gateway.store import Store, fsio, verify
 from gateway.store.commit import GroupCommit
 from gateway.store.rebuild import rebuild
 from gateway.transport.inbox import Received
@@ -122,3 +122,29 @@ def test_interrupted_round_leaves_renamed_but_unsynced_put_checked(paths: dict[s
     with Store.open(**paths, node="t2") as again:
         assert torn in again.recovery.incomplete_removed
         assert again.spool.list("in") == [kept]
+
+
+def test_auto_mode_flushes_a_big_round_once_and_a_small_one_per_file(
+    tmp_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = str(tmp_path)
+    calls: list[str] = []
+    real_fdatasync, real_syncfs = os.fdatasync, fsio.syncfs
+    monkeypatch.setattr(os, "fdatasync", lambda fd: calls.append("fdatasync") or real_fdatasync(fd))
+    monkeypatch.setattr(fsio, "syncfs", lambda path, fd=None: calls.append("syncfs") or real_syncfs(path, fd))
+    gc = GroupCommit("auto", root)
+
+    def files(n: int, tag: str) -> dict[str, int]:
+        return {p: fsio.create(p, b"x") for p in (os.path.join(root, f"{tag}{i}") for i in range(n))}
+
+    small = files(fsio.SYNCFS_FROM - 1, "s")
+    gc.sync(small, [root])
+    assert calls == ["fdatasync"] * (fsio.SYNCFS_FROM - 1)
+    calls.clear()
+    big = files(fsio.SYNCFS_FROM * 10, "b")
+    gc.sync(big, [root])
+    assert calls == ["syncfs"]
+    fsio.close_all([*small.values(), *big.values()])
+    gc.close()
+    with pytest.raises(ValueError, match="sync mode must be one of"):
+        GroupCommit("sometimes", root)

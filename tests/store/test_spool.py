@@ -11,7 +11,7 @@ from gateway.store import ItemNotFound, Spool
 from gateway.store.ids import id_time, is_id, new_id
 
 
-@pytest.fixture(params=["fsync", "syncfs"])
+@pytest.fixture(params=["auto", "fsync", "syncfs"])
 def spool(request: pytest.FixtureRequest, tmp_path: Path) -> Spool:
     return Spool(str(tmp_path / "spool"), sync=request.param)
 
