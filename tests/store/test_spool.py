@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import ItemNotFound, Spool
+from gateway.store import ItemNotFound, Spool, fsio
 from gateway.store.ids import id_time, is_id, new_id
 
 
@@ -123,3 +123,43 @@ def test_the_last_seen_memory_stays_bounded(spool: Spool, monkeypatch: pytest.Mo
     assert len(spool._seen) <= 8
     assert ids[-1] in spool._seen and ids[0] not in spool._seen
     assert all(spool.item(i).state == "in" for i in ids)  # forgotten ones are still found
+
+
+def test_a_move_keeps_the_old_meta_as_a_spare_and_the_next_meta_reuses_its_inode(spool: Spool) -> None:
+    big = spool.put("in", b"a", {"partner": "p", "note": "x" * 3000})  # a long meta: the spare is longer
+    old_meta = spool.item(big).meta_path
+    old_inode = os.stat(old_meta).st_ino
+    spool.move(big, "done", "finished")
+    spare_dir = os.path.join(spool.root, ".spare")
+    assert [os.stat(os.path.join(spare_dir, n)).st_ino for n in os.listdir(spare_dir)] == [old_inode]
+    small = spool.put("in", b"b", {"partner": "q"})
+    it = spool.item(small)
+    assert os.stat(it.meta_path).st_ino == old_inode  # rewritten, not created
+    assert it.meta["partner"] == "q" and "note" not in it.meta  # exactly the new content, nothing left over
+    assert os.listdir(spare_dir) == []
+    assert spool.item(big).meta["history"][-1]["note"] == "finished"
+    assert ".spare" not in spool.states()
+
+
+def test_spares_are_bounded_and_a_spare_taken_elsewhere_is_skipped(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.store.spool.SPARE_MAX", 2)
+    ids = [spool.put("in", b"x", {}) for _ in range(4)]
+    for i in ids:  # each move reuses the spare the one before left: one spare in the steady state
+        spool.move(i, "done")
+    spare_dir = os.path.join(spool.root, ".spare")
+    assert len(os.listdir(spare_dir)) == 1
+    for n in range(3):  # retiring more than SPARE_MAX: the rest is deleted
+        old = os.path.join(spool.root, f"old{n}")
+        os.close(fsio.create(old, b"{}"))
+        spool._retire(old)
+        assert not os.path.exists(old)
+    assert len(os.listdir(spare_dir)) == 2
+    for n in os.listdir(spare_dir):  # another process takes them meanwhile
+        os.unlink(os.path.join(spare_dir, n))
+    fresh = spool.put("in", b"y", {"partner": "p"})  # falls back to creating the meta
+    assert spool.get(fresh) == (b"y", spool.item(fresh).meta)
+    assert spool.item(fresh).meta["partner"] == "p"
+    with pytest.raises(FileExistsError):
+        spool._new_file(spool.item(fresh).meta_path, b"{}")  # never replaces a file
