@@ -8,6 +8,7 @@ Each round runs, one after the other on the same filesystem (under bench/out/sto
 * put/fsync:   Spool.put, payload + meta written (writeback started), renamed, then one durability
                round: fdatasync of both, fsync of the folder;
 * put/syncfs:  Spool.put, payload + meta written and renamed, then one syncfs;
+* put/auto:    Spool.put in the default mode (a two-file round is synced file by file, as put/fsync);
 * accept:      Store.accept (put/fsync + audit event, one durability round; index row, synchronous=NORMAL);
 * accept, later: the same with ``index_later=True`` (what SpoolInbox does: the index row is written by a
                background thread after the caller got its answer; the loop waits for it at the end);
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import structlog
 
+from bench.scratch import Scratch
 from gateway.store import Index, Spool, Store
 from gateway.transport.inbox import Received
 
@@ -104,22 +105,23 @@ def bench_puts(rounds: int, items: int) -> None:
         "floor (write+fsync+rename)": floor_loop,
         "Spool.put, sync=fsync": spool_loop("fsync"),
         "Spool.put, sync=syncfs": spool_loop("syncfs"),
+        "Spool.put, sync=auto (default; per file below 4 files)": spool_loop("auto"),
         "Store.accept (put+audit+index)": accept_loop,
         "Store.accept, index row after the answer (as transports do)": accept_later_loop,
         "Store.accept, 4 threads (group commit)": accept_threads(4),
     }
     rates: dict[str, list[float]] = {k: [] for k in cases}
     ratios: dict[str, list[float]] = {k: [] for k in cases}
-    for r in range(rounds):
-        floor = 0.0
-        for name, fn in cases.items():
-            d = OUT / f"r{r}-{abs(hash(name))}"
-            shutil.rmtree(d, ignore_errors=True)
-            rate = fn(d, items)
-            shutil.rmtree(d, ignore_errors=True)
-            floor = rate if name.startswith("floor") else floor
-            rates[name].append(rate)
-            ratios[name].append(rate / floor)
+    with Scratch("puts", base=OUT) as scratch:  # nothing deleted until every case ran (see bench/scratch.py)
+        for _ in range(rounds):
+            floor = 0.0
+            for name, fn in cases.items():
+                d = scratch.fresh("case")
+                d.rmdir()  # each case makes its own folder
+                rate = fn(d, items)
+                floor = rate if name.startswith("floor") else floor
+                rates[name].append(rate)
+                ratios[name].append(rate / floor)
     print(f"\nDurable put of 2 KB items: {rounds} rounds x {items} items, medians")
     print("| case | items/s (median) | min..max | ratio to floor (median of per-round ratios) |")
     print("|---|---:|---:|---:|")
