@@ -127,7 +127,8 @@ GATEWAY_SHAPE = Map({
     }), default=dict),
     "shutdown": Key(Map({"drain_timeout": Key(DURATION, default="20s")}), default=dict),
     # hold: arrivals are stored and acknowledged as always, but not processed until the hold is lifted
-    "pipeline": Key(Map({"hold": Key(BOOL, default=False)}), default=dict),
+    # process: translate in a worker process of its own (its own core), not in a thread of the daemon
+    "pipeline": Key(Map({"hold": Key(BOOL, default=False), "process": Key(BOOL, default=True)}), default=dict),
     # how a durability round makes the spool's writes durable (see gateway/store/fsio.py)
     "store": Key(Map({"sync": Key(Scalar((str,), choices=("auto", "fsync", "syncfs")), default="auto")}),
                  default=dict),
@@ -298,6 +299,7 @@ class GatewayConfig:
     files: tuple[Path, ...] = field(default=())
     as2_workers: int = 0
     pipeline_hold: bool = False
+    pipeline_process: bool = True
     store_sync: str = "auto"
 
     def partner_by_as2_id(self, as2_id: str) -> Partner | None:
@@ -535,5 +537,6 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
                           for f in data["api"]["folders"]),
         checksum=digest.hexdigest(),
         files=tuple(files), as2_workers=data["limits"]["as2_workers"], pipeline_hold=data["pipeline"]["hold"],
+        pipeline_process=data["pipeline"]["process"],
         store_sync=data["store"]["sync"],
     )

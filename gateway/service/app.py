@@ -71,7 +71,12 @@ class Gateway(service.MultiService):
         self.alerts = Alerts(self.reactor, self.config.node, self.config.alerts.get("webhook"), secret, store.record)
         self.delivery = DeliveryService(self.reactor, store, self.config, self.alerts)
         self.delivery.setServiceParent(self)
-        self.pipeline = PipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
+        if self.config.pipeline_process:
+            from gateway.pipeline.process import ProcessPipelineService
+
+            self.pipeline: Any = ProcessPipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
+        else:
+            self.pipeline = PipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
         self.pipeline.setServiceParent(self)
         DeadlineService(self.reactor, store, self.config, self.alerts).setServiceParent(self)
         self._add_partner_transports(store)

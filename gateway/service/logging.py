@@ -49,8 +49,12 @@ class JournalJSONRenderer:
         return line
 
 
+CURRENT = {"format": "json", "level": "info"}  # as last configured (a worker process is started alike)
+
+
 def configure(fmt: str = "json", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog; call once at process start (and again on reload to change the level)."""
+    CURRENT.update(format=fmt, level=level)
     out = stream or sys.stdout
     journal = fmt == "json" and bool(os.environ.get("JOURNAL_STREAM"))
     renderer: Any = (structlog.dev.ConsoleRenderer(colors=False) if fmt == "console"

@@ -150,6 +150,8 @@ class Batch(EventWriter):
             self.spool.reveal(s.item_id for s in staged)
         moved = self._finish_moves(moves)
         self._project(events, marks)
+        if staged and self.store.after_commit is not None:
+            self.store.after_commit()  # the pipeline worker tells the daemon its new items are durable
         return moved
 
     def abort(self) -> None:

@@ -34,6 +34,25 @@ def new_id() -> str:
     return f"{stamp}{us % 1_000_000:06d}Z-{token}"
 
 
+def process_token() -> str:
+    """The random part of every id this process makes (``new_id``)."""
+    global _token, _token_pid
+    with _lock:
+        if _token_pid != os.getpid():
+            _token, _token_pid = os.urandom(5).hex(), os.getpid()
+        return _token
+
+
+def last_issued() -> str:
+    """The newest id this process has made (``""`` before the first); every id made later sorts after it."""
+    with _lock:
+        if not _last_us or _token_pid != os.getpid():
+            return ""
+        us = _last_us
+    stamp = datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}{us % 1_000_000:06d}Z-{_token}"
+
+
 def is_id(name: str) -> bool:
     return bool(ID_RE.match(name))
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,6 +131,28 @@ class Index:
         self._read_lock = threading.Lock()
         self._sql: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """A write transaction that takes SQLite's write lock at once (``BEGIN IMMEDIATE``).
+
+        Another process writes too (the pipeline worker, ``gatewayctl``): a deferred transaction
+        that reads first and then writes fails at once with "database is locked" when the other
+        process wrote meanwhile, where an immediate one waits its turn (the busy timeout). The
+        caller holds ``self.lock``; nested calls become savepoints."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def close(self) -> None:
         with self._read_lock:
             self._reader.close()
@@ -163,7 +187,7 @@ class Index:
         handler = getattr(self, "_on_" + kind.replace(".", "_"), None)
         if handler is None:
             return
-        with self.lock, self.db.atomic():
+        with self.lock, self._tx():
             if "seq" in ev:
                 cur = self.db.execute("INSERT OR IGNORE INTO applied_events (seq) VALUES (?)", (ev["seq"],))
                 if cur.rowcount == 0:
@@ -175,7 +199,7 @@ class Index:
         """Project several audit events in one transaction (one commit for a batch), and record
         ``marks``: events whose effect the index wrote itself (control-number allocations). On an
         SQLite error nothing of the batch is applied and the error is raised."""
-        with self.lock, self.db.atomic():
+        with self.lock, self._tx():
             for seq in marks:
                 self.db.execute("INSERT OR IGNORE INTO applied_events (seq) VALUES (?)", (seq,))
             for ev, body in events:
@@ -189,7 +213,7 @@ class Index:
 
     def mark_applied(self, seq: int) -> None:
         """Record an audited event whose effect the index wrote itself (a control-number allocation)."""
-        with self.lock, self.db.atomic():
+        with self.lock, self._tx():
             self.db.execute("INSERT OR IGNORE INTO applied_events (seq) VALUES (?)", (seq,))
 
     def applied_seq(self) -> int | None:
@@ -206,7 +230,7 @@ class Index:
         """Forget all but the last ``keep`` applied sequence numbers (the catch-up window)."""
         top = self.applied_seq()
         if top is not None:
-            with self.lock, self.db.atomic():
+            with self.lock, self._tx():
                 self.db.execute("DELETE FROM applied_events WHERE seq <= ?", (top - keep,))
 
     def _on_item_received(
@@ -414,7 +438,7 @@ class Index:
         document carrying it becomes visible after the round that syncs the event; after a power
         cut the catch-up from the trail restores the counter).
         """
-        with self.lock, _synchronous(self, "FULL" if synced else self.synchronous), self.db.atomic():
+        with self.lock, _synchronous(self, "FULL" if synced else self.synchronous), self._tx():
             row = self.db.execute(
                 "SELECT value, allocations FROM control_numbers WHERE partner = ? AND level = ?",
                 (partner, level),

@@ -71,15 +71,7 @@ def recover(spool: Spool, unclean: bool, run_started: str = "") -> RecoveryRepor
             rep.quarantined.append(item_id)
     if unclean:
         _verify_fresh(spool, rep, run_started)
-    for item_id in spool.list("work"):
-        it = spool.item(item_id)
-        history = it.meta.get("history", [])
-        if it.meta.get("state") not in (None, "work"):  # taken without a meta rewrite (Spool.take)
-            back = str(it.meta["state"])
-        else:
-            back = history[-2]["state"] if len(history) >= 2 and history[-2]["state"] != "work" else "in"
-        spool.move(item_id, back, "requeued after restart")
-        rep.requeued.append(item_id)
+    rep.requeued = requeue_work(spool, "requeued after restart")
     spool.group_commit.sync({}, [spool.dir(s) for s in spool.states()])
     if (
         rep.temp_removed
@@ -90,6 +82,22 @@ def recover(spool: Spool, unclean: bool, run_started: str = "") -> RecoveryRepor
     ):
         log.info("spool.recovered", **{k: v if isinstance(v, int) else len(v) for k, v in vars(rep).items()})
     return rep
+
+
+def requeue_work(spool: Spool, note: str) -> list[str]:
+    """Put every item in ``work/`` back where it was claimed from (usually ``in/``); return their ids.
+    Only while nobody works on them: at start, or once the pipeline worker process has died."""
+    requeued = []
+    for item_id in spool.list("work"):
+        it = spool.item(item_id)
+        history = it.meta.get("history", [])
+        if it.meta.get("state") not in (None, "work"):  # taken without a meta rewrite (Spool.take)
+            back = str(it.meta["state"])
+        else:
+            back = history[-2]["state"] if len(history) >= 2 and history[-2]["state"] != "work" else "in"
+        spool.move(item_id, back, note)
+        requeued.append(item_id)
+    return requeued
 
 
 def _has_meta(spool: Spool, item_id: str, state: str) -> bool:

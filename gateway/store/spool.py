@@ -114,6 +114,7 @@ class Spool:
         self.sync = sync
         self._move_lock = threading.Lock()
         self._hidden: set[str] = set()  # staged, not yet durable: not listed (see stage_put)
+        self._other: tuple[str, str] | None = None  # (token, watermark) of another writer (see hide_other)
         self._seen: dict[str, str] = {}  # item id -> state this process last put or moved it to (see find)
         self._spare_dir = os.path.join(self.root, SPARE_DIR)
         os.makedirs(self._spare_dir, exist_ok=True)
@@ -321,7 +322,22 @@ class Spool:
         except FileNotFoundError:
             return []
         hidden = self._hidden
-        return sorted(n for n in names if is_id(n) and n not in hidden)
+        found = [n for n in names if is_id(n) and n not in hidden]
+        if self._other is not None:
+            token, watermark = self._other
+            found = [n for n in found if not (n.endswith(token) and n > watermark)]
+        return sorted(found)
+
+    def hide_other(self, token: str | None, watermark: str = "") -> None:
+        """Do not list the items another process (the pipeline worker) makes until it says they are
+        durable: ids ending in its ``token`` that sort after ``watermark`` are left out of :meth:`list`.
+
+        Within a process, staged items are hidden by :meth:`stage_put`; a worker process stages its
+        outputs the same way, so the daemon must not hand them to a sender before the worker's round.
+        The worker's ids only grow, and after each round it reports the newest id it had made.
+        ``None`` lifts the rule (the worker is gone and its files were made durable).
+        """
+        self._other = None if token is None else (token, watermark)
 
     def find(self, item_id: str) -> SpoolItem | None:
         """The item wherever it is, or ``None``. The four base folders are tried first, without

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ class Store(EventWriter):
         self.recovery = RecoveryReport()
         self.index_stale = False
         self._attached = False
+        # called after every batch round that stored new items (the pipeline worker reports them durable)
+        self.after_commit: Callable[[], None] | None = None
         self.later = LaterIndex(self.index.apply_many, self._later_failed)
 
     @classmethod
@@ -95,16 +98,20 @@ class Store(EventWriter):
         return store
 
     @classmethod
-    def attach(cls, spool_dir: str, audit_dir: str, index_path: str, node: str = "gatewayctl") -> Store:
-        """Open beside a running daemon, for operator commands: no lock, no recovery.
+    def attach(
+        cls, spool_dir: str, audit_dir: str, index_path: str, node: str = "gatewayctl", sync: str = "auto"
+    ) -> Store:
+        """Open beside a running daemon, for operator commands and the pipeline worker: no lock, no
+        recovery (the daemon holds the lock and recovered at its start).
 
-        Safe for reads, for ``replay`` (a move out of ``failed/``, which the daemon never touches) and
-        for audit appends (serialised across processes by the trail's own lock).
+        Safe for reads, for ``replay`` (a move out of ``failed/``, which the daemon never touches), for
+        audit appends (serialised across processes by the trail's own lock) and for the pipeline's
+        work on the items the daemon hands to its worker.
         """
         if not os.path.isdir(spool_dir):
             raise FileNotFoundError(f"no spool at {spool_dir!r}")
         store = cls(
-            Spool(spool_dir), Index(index_path), AuditLog(audit_dir, node), SpoolLock(spool_dir), node
+            Spool(spool_dir, sync), Index(index_path), AuditLog(audit_dir, node), SpoolLock(spool_dir), node
         )
         store._attached = True
         return store

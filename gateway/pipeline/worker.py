@@ -1,0 +1,159 @@
+"""The pipeline worker: a process of its own that translates the items the daemon hands it.
+
+Inside the daemon the pipeline shared one interpreter lock with the listeners, the HTTP deliveries
+and their bookkeeping, so the whole daemon used one core, a quarter of it switching threads. In its
+own process the pipeline gets the second core. ``PipelineService`` (process mode) starts it as
+``python -m gateway.pipeline.worker --config PATH`` and talks to it in JSON lines:
+
+* worker -> daemon, on descriptor 3: ``{"hello": token, "pid": n}`` once (the random part of every
+  spool id the worker makes); ``{"want": n}`` when it is ready for up to ``n`` items; after each batch
+  ``{"batch": [...], "watermark": id}``: one entry per item (its outcome, document counts, phase
+  seconds) and the newest id the worker had made when the batch's round ended; ``{"durable": id}``
+  after every round within a batch (a big interchange commits in several). The daemon lists none of
+  the worker's new items that sort after the newest such watermark (``Spool.hide_other``): they may not
+  be durable yet.
+* daemon -> worker, on standard input: ``{"take": [ids]}`` (items in ``in/``, listed by the daemon,
+  which knows which of its own arrivals are durable), ``{"take": []}`` (nothing now: make the last
+  moves durable and wait), ``{"stop": true}`` or end of input: finish the batch and exit 0.
+
+The worker opens the store without the spool lock (the daemon holds it and recovered the spool at its
+start; the audit trail and the index are safe across processes). It dies with the daemon (Linux
+``PR_SET_PDEATHSIG``), so a killed daemon never leaves it writing into the spool of the next one.
+Logs go to the daemon's standard output, one JSON line each, with ``process: pipeline-worker``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+import structlog
+
+PR_SET_PDEATHSIG = 1
+log = structlog.get_logger("gateway.pipeline.worker")
+
+
+def die_with_parent(parent: int) -> None:
+    """Be killed when the daemon dies (Linux); exit at once if it is already gone."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (AttributeError, OSError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def item_report(item_id: str, result: Any) -> dict[str, Any]:
+    from gateway.pipeline.inbound import Report
+
+    if not isinstance(result, Report):
+        return {"id": item_id, "crashed": f"{type(result).__name__}: {result}"}
+    t = result.timings
+    return {"id": item_id, "state": result.state, "documents": len(result.documents),
+            "rejected": len(result.rejected),
+            "timings": {k: getattr(t, k) for k in ("parse", "validate", "map", "rules", "store")}}
+
+
+class Worker:
+    def __init__(self, store: Any, config: Any, out: IO[str]) -> None:
+        from gateway.pipeline.inbound import InboundProcessor
+
+        self.store = store
+        self.processor = InboundProcessor(store, config)
+        self.out = out
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
+        self.out.flush()
+
+    def claimed(self, ids: list[str]) -> Iterator[str]:
+        """Claim the handed items one at a time, as the processor asks for them (``in/`` -> ``work/``);
+        an id already gone (taken by a replay, or handed twice) is skipped."""
+        pending = list(ids)
+        while pending:
+            item = self.store.spool.take("in", "work", pending)
+            if item is None:
+                return
+            yield item.id
+
+    def batch(self, ids: list[str]) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        outcomes = self.processor.process_many(self.claimed(ids))
+        share = (time.perf_counter() - t0) / max(1, len(outcomes))
+        reports = []
+        for item_id, result in outcomes:
+            if isinstance(result, Exception):
+                found = self.store.spool.find(item_id)
+                if found is not None and found.state == "work":  # not parked by the batch itself
+                    try:
+                        self.store.fail(item_id, f"internal error while processing: {type(result).__name__}: "
+                                                 f"{result}")
+                    except Exception:
+                        log.exception("pipeline_cannot_park", item_id=item_id)
+            reports.append({**item_report(item_id, result), "seconds": share})
+        return reports
+
+    def run(self, inp: IO[str]) -> None:
+        from gateway.store import ids
+
+        self.send({"hello": ids.process_token(), "pid": os.getpid()})
+        # a big item commits in several rounds: its first documents may leave before it is done
+        self.store.after_commit = lambda: self.send({"durable": ids.last_issued()})
+        while True:
+            self.send({"want": 32})
+            line = inp.readline()
+            if not line:
+                return
+            msg = json.loads(line)
+            if msg.get("stop"):
+                return
+            take = [str(i) for i in msg.get("take", [])]
+            if not take:  # idle: the last moves to done/ become durable now, not with the next batch
+                self.store.spool.group_commit.flush()
+                continue
+            reports = self.batch(take)
+            self.send({"batch": reports, "watermark": ids.last_issued()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="gateway.pipeline.worker")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--log-format", default="json", choices=("json", "console"))
+    ap.add_argument("--parent", type=int, default=os.getppid())
+    args = ap.parse_args(argv)
+    die_with_parent(args.parent)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the daemon decides when the worker stops (its stop message)
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    from gateway.config import load_config
+    from gateway.service import logging as gwlog
+    from gateway.store import Store
+
+    config = load_config(args.config)
+    gwlog.configure(args.log_format, config.log_level)
+    structlog.contextvars.bind_contextvars(process="pipeline-worker")
+    store = Store.attach(str(config.paths.spool), str(config.paths.audit), str(config.paths.index),
+                         node=config.node, sync=config.store_sync)
+    out = os.fdopen(3, "w", buffering=1)
+    log.info("pipeline_worker_started", pid=os.getpid(), checksum=config.checksum[:12])
+    try:
+        Worker(store, config, out).run(sys.stdin)
+    finally:
+        try:
+            store.spool.group_commit.flush()
+        finally:
+            store.close()
+    log.info("pipeline_worker_stopped", pid=os.getpid())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
