@@ -160,21 +160,24 @@ class ProcessPipelineService(service.Service):
 
     def _after_worker(self, restart: bool, delay: float) -> None:
         """The worker is gone: make what it wrote durable, requeue its claimed items, start another."""
-        d = threads.deferToThread(self._recover)
+        d = threads.deferToThread(self._recover, self._token)
         d.addErrback(lambda f: log.error("pipeline_worker_recovery_failed", error=str(f.value)))
         if restart:
             d.addBoth(lambda _: self.reactor.callLater(delay, self._spawn))
         self._recovered = d
 
-    def _recover(self) -> None:
+    def _recover(self, token: str | None) -> None:
         from gateway.store import fsio
-        from gateway.store.recovery import requeue_work
+        from gateway.store.recovery import remove_temp, requeue_work
 
         spool = self.store.spool
         fsio.syncfs(spool.root)  # every file the worker wrote, renamed or not, is now on disk
         spool.hide_other(None)
         self._restart_now = False
-        for item_id in requeue_work(spool, "requeued: the pipeline worker ended"):
+        requeued = requeue_work(spool, "requeued: the pipeline worker ended")
+        # its unfinished writes: new items (its token) and the staged moves of the items it had claimed
+        remove_temp(spool, lambda name: (token is not None and token in name) or any(i in name for i in requeued))
+        for item_id in requeued:
             self.store.record("item.requeued", item_id=item_id, data={"reason": "the pipeline worker ended"})
 
     # -- feeding --------------------------------------------------------------------------------------

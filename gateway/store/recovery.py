@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -98,6 +99,19 @@ def requeue_work(spool: Spool, note: str) -> list[str]:
         spool.move(item_id, back, note)
         requeued.append(item_id)
     return requeued
+
+
+def remove_temp(spool: Spool, match: Callable[[str], bool]) -> int:
+    """Remove the ``.tmp-`` files whose names ``match`` (the unfinished writes of a process that died
+    while others go on: only its own, never another writer's); return how many."""
+    removed = 0
+    for state in spool.states():
+        d = spool.dir(state)
+        for name in os.listdir(d):
+            if name.startswith(fsio.TMP_PREFIX) and match(name):
+                fsio._unlink_quiet(os.path.join(d, name))
+                removed += 1
+    return removed
 
 
 def _has_meta(spool: Spool, item_id: str, state: str) -> bool:
