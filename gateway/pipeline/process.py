@@ -108,7 +108,8 @@ class ProcessPipelineService(service.Service):
         proto = _WorkerProtocol(self)
         args = [sys.executable, "-m", "gateway.pipeline.worker", "--config", str(self.config.file),
                 "--log-format", gwlog.CURRENT["format"], "--parent", str(os.getpid())]
-        transport = self.reactor.spawnProcess(proto, sys.executable, args, env=dict(os.environ),
+        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        transport = self.reactor.spawnProcess(proto, sys.executable, args, env=env,
                                               childFDs={0: "w", 1: 1, 2: 2, 3: "r"})
         self._worker, self._wants, self._token, self._idle_told = proto, 0, None, False
         log.info("pipeline_worker_spawned", pid=getattr(transport, "pid", None))
