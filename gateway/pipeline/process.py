@@ -96,6 +96,7 @@ class ProcessPipelineService(service.Service):
         self._restart_now = False  # a reload: start the next worker at once
         self._failures = 0
         self._idle_told = False  # the worker was told there is nothing to do (it flushed its last moves)
+        self._handed: set[str] = set()  # ids sent to the worker and not yet reported back
         self._recovered: defer.Deferred[Any] | None = None
         self._loop: task.LoopingCall | None = None
         metrics.describe("acorn_pipeline_worker_restarts_total", "counter",
@@ -112,6 +113,7 @@ class ProcessPipelineService(service.Service):
         transport = self.reactor.spawnProcess(proto, sys.executable, args, env=env,
                                               childFDs={0: "w", 1: 1, 2: 2, 3: "r"})
         self._worker, self._wants, self._token, self._idle_told = proto, 0, None, False
+        self._handed.clear()
         log.info("pipeline_worker_spawned", pid=getattr(transport, "pid", None))
 
     def _message(self, proto: _WorkerProtocol, msg: dict[str, Any]) -> None:
@@ -121,6 +123,8 @@ class ProcessPipelineService(service.Service):
             self._token = str(msg["hello"])
             self.store.spool.hide_other(self._token, "")
         elif "batch" in msg:
+            self._handed.difference_update(str(r["id"]) for r in msg["batch"])
+            self._handed.difference_update(str(i) for i in msg.get("untaken", ()))
             if self._token is not None:
                 self.store.spool.hide_other(self._token, str(msg.get("watermark", "")))
             for report in msg["batch"]:
@@ -188,7 +192,8 @@ class ProcessPipelineService(service.Service):
             return
         self._listing = True
         want = self._wants
-        d = threads.deferToThread(lambda: self.store.spool.list("in")[:want])
+        handed = set(self._handed)
+        d = threads.deferToThread(lambda: [i for i in self.store.spool.list("in") if i not in handed][:want])
         d.addCallbacks(self._feed, lambda f: log.error("pipeline_listing_failed", error=str(f.value)))
         d.addBoth(self._listed)
 
@@ -199,8 +204,10 @@ class ProcessPipelineService(service.Service):
         worker = self._worker
         if worker is None or self._wants <= 0 or self.hold or self._stopping:
             return
+        ids = [i for i in ids if i not in self._handed]  # handed meanwhile
         if ids:
             self._wants, self._idle_told = 0, False
+            self._handed.update(ids)
             worker.send({"take": ids})
         elif not self._idle_told:  # once per idle spell: the worker makes its last moves durable
             self._wants, self._idle_told = 0, True

@@ -6,8 +6,9 @@ own process the pipeline gets the second core. ``PipelineService`` (process mode
 ``python -m gateway.pipeline.worker --config PATH`` and talks to it in JSON lines:
 
 * worker -> daemon, on descriptor 3: ``{"hello": token, "pid": n}`` once (the random part of every
-  spool id the worker makes); ``{"want": n}`` when it is ready for up to ``n`` items; after each batch
-  ``{"batch": [...], "watermark": id}``: one entry per item (its outcome, document counts, phase
+  spool id the worker makes); ``{"want": n}`` when it can take up to ``n`` more items (it asks for the
+  next batch as soon as it starts one, so the daemon lists ``in/`` meanwhile); after each batch
+  ``{"batch": [...], "untaken": [ids], "watermark": id}``: one entry per item (its outcome, document counts, phase
   seconds) and the newest id the worker had made when the batch's round ended; ``{"durable": id}``
   after every round within a batch (a big interchange commits in several). The daemon lists none of
   the worker's new items that sort after the newest such watermark (``Spool.hide_other``): they may not
@@ -73,19 +74,21 @@ class Worker:
         self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
         self.out.flush()
 
-    def claimed(self, ids: list[str]) -> Iterator[str]:
+    def claimed(self, pending: list[str]) -> Iterator[str]:
         """Claim the handed items one at a time, as the processor asks for them (``in/`` -> ``work/``);
-        an id already gone (taken by a replay, or handed twice) is skipped."""
-        pending = list(ids)
+        an id already gone (taken by a replay) is skipped. What the batch had no room for stays in
+        ``pending`` (and in ``in/``)."""
         while pending:
             item = self.store.spool.take("in", "work", pending)
             if item is None:
                 return
             yield item.id
 
-    def batch(self, ids: list[str]) -> list[dict[str, Any]]:
+    def batch(self, ids: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Process the handed items; return a report per item and the ids not taken."""
+        pending = list(ids)
         t0 = time.perf_counter()
-        outcomes = self.processor.process_many(self.claimed(ids))
+        outcomes = self.processor.process_many(self.claimed(pending))
         share = (time.perf_counter() - t0) / max(1, len(outcomes))
         reports = []
         for item_id, result in outcomes:
@@ -98,7 +101,7 @@ class Worker:
                     except Exception:
                         log.exception("pipeline_cannot_park", item_id=item_id)
             reports.append({**item_report(item_id, result), "seconds": share})
-        return reports
+        return reports, pending
 
     def run(self, inp: IO[str]) -> None:
         from gateway.store import ids
@@ -106,8 +109,8 @@ class Worker:
         self.send({"hello": ids.process_token(), "pid": os.getpid()})
         # a big item commits in several rounds: its first documents may leave before it is done
         self.store.after_commit = lambda: self.send({"durable": ids.last_issued()})
+        self.send({"want": 32})
         while True:
-            self.send({"want": 32})
             line = inp.readline()
             if not line:
                 return
@@ -117,9 +120,11 @@ class Worker:
             take = [str(i) for i in msg.get("take", [])]
             if not take:  # idle: the last moves to done/ become durable now, not with the next batch
                 self.store.spool.group_commit.flush()
+                self.send({"want": 32})
                 continue
-            reports = self.batch(take)
-            self.send({"batch": reports, "watermark": ids.last_issued()})
+            self.send({"want": 32})  # the daemon lists the next items while this batch is processed
+            reports, untaken = self.batch(take)
+            self.send({"batch": reports, "untaken": untaken, "watermark": ids.last_issued()})
 
 
 def main(argv: list[str] | None = None) -> int:
