@@ -4,7 +4,8 @@ A worker that produces several effects for one piece of work (the pipeline: per 
 documents, their ``delivery.scheduled`` and ``document.indexed`` events, the functional ack and its
 control numbers, the item's move to ``done/``) stages them all and calls :meth:`Batch.commit`:
 
-1. everything staged is written and renamed already (without a writeback head start per file: the
+1. the staged events are appended to the trail in one go (``AuditLog.stage_many``); everything else
+   staged is written and renamed already (without a writeback head start per file: the
    round writes them all); new items are hidden from ``Spool.list`` so no
    worker can pick them up before they are durable;
 2. one round makes all of it durable: the new items, the audit day file, the new metas of the moves
@@ -53,6 +54,7 @@ class Batch(EventWriter):
         self._staged: list[Staged] = []
         self._moves: list[tuple[StagedMove, dict[str, Any]]] = []
         self._events: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        self._pending: list[tuple[dict[str, Any], dict[str, Any] | None]] = []  # (event, index body), at commit
         self._marks: list[int] = []
         self._audit: dict[str, int] = {}  # day file -> one open descriptor for the round
         self.rounds = 0
@@ -77,23 +79,37 @@ class Batch(EventWriter):
         body: dict[str, Any] | None = None,
         now: datetime | None = None,
     ) -> dict[str, Any]:
-        """Append an event to the trail now (not yet durable); projected into the index on commit."""
-        ev = self._stage_event(event, partner=partner, keys=keys, item_id=item_id, size=size, sha256=sha256,
-                               data=data, now=now)
-        self._events.append((ev, body))
-        if body is not None and ev["event"] == "document.indexed":
+        """Stage an event: appended to the trail at :meth:`commit`, with the batch's other events in
+        one go (see ``AuditLog.stage_many``), made durable in the round, then projected into the
+        index. The returned dict is the event; its ``seq``, ``time`` and ``hash`` are filled in when
+        it is appended."""
+        spec = {"event": event, "partner": partner, "keys": keys, "item_id": item_id, "size": size,
+                "sha256": sha256, "data": data, "now": now}
+        self._pending.append((spec, body))
+        if body is not None and event == "document.indexed":
             self.index.add(body, (data or {}).get("state", "received"))
-        elif ev["event"] == "document.state" and (keys or {}).get("doc_id") in self.index.states:
+        elif event == "document.state" and (keys or {}).get("doc_id") in self.index.states:
             self.index.states[(keys or {})["doc_id"]] = (data or {})["state"]
-        return ev
+        return spec
 
-    def _stage_event(self, event: str, **kw: Any) -> dict[str, Any]:
-        ev, path, fd = self.store.audit.stage(event, head_start=False, **kw)
-        if path in self._audit or not self.store.audit.fsync:
-            os.close(fd)  # one descriptor per file is enough: fdatasync covers the whole file
-        else:
-            self._audit[path] = fd
-        return ev
+    def _append_pending(self) -> None:
+        """Append the staged events to the trail (one lock, one descriptor per day file)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        events, fds = self.store.audit.stage_many([spec for spec, _ in pending])
+        for ev, (spec, body) in zip(events, pending, strict=True):
+            spec.clear()
+            spec.update(ev)  # the caller's dict becomes the event
+            self._events.append((spec, body))
+        self._keep_audit(fds)
+
+    def _keep_audit(self, fds: dict[str, int]) -> None:
+        for path, fd in fds.items():
+            if path in self._audit or not self.store.audit.fsync:
+                os.close(fd)  # one descriptor per file is enough: fdatasync covers the whole file
+            else:
+                self._audit[path] = fd
 
     def move(self, item_id: str, to_state: str, note: str = "", **data: Any) -> None:
         """Stage a move (audited as ``item.moved``, like ``Store.move``), done after the round."""
@@ -114,7 +130,7 @@ class Batch(EventWriter):
         return sum(len(s.files) for s in self._staged) + len(self._moves) + len(self._audit)
 
     def empty(self) -> bool:
-        return not (self._staged or self._moves or self._events or self._marks)
+        return not (self._staged or self._moves or self._events or self._marks or self._pending)
 
     # -- committing ---------------------------------------------------------------------------------
     def commit(self) -> list[SpoolItem]:
@@ -124,6 +140,11 @@ class Batch(EventWriter):
         events stay in the trail, as after any failed write) and the error is raised. The batch is
         empty afterwards and may be used again.
         """
+        try:
+            self._append_pending()
+        except BaseException:
+            self.abort()
+            raise
         staged, moves, events, marks, audit = self._take()
         files: dict[str, int] = {}
         dirs: dict[str, None] = {}
@@ -168,6 +189,7 @@ class Batch(EventWriter):
                              list[tuple[dict[str, Any], dict[str, Any] | None]], list[int], dict[str, int]]:
         out = (self._staged, self._moves, self._events, self._marks, self._audit)
         self._staged, self._moves, self._events, self._marks, self._audit = [], [], [], [], {}
+        self._pending = []
         self.index.clear()
         return out
 
@@ -175,20 +197,20 @@ class Batch(EventWriter):
         moved: list[SpoolItem] = []
         later: dict[str, int] = {}
         dirs: list[str] = []
+        specs = []
         for m, data in moves:
             it, touched = self.spool.finish_move(m)
             moved.append(it)
             dirs += touched
-            if data.pop("failed", False):
-                ev, path, fd = self.store.audit.stage("item.failed", partner=it.meta.get("partner"),
-                                                      item_id=it.id, data=data, head_start=False)
-            else:
-                ev, path, fd = self.store.audit.stage("item.moved", partner=it.meta.get("partner"),
-                                                      item_id=it.id, data=data, head_start=False)
-            if path in later or not self.store.audit.fsync:
-                os.close(fd)
-            else:
-                later[path] = fd
+            event = "item.failed" if data.pop("failed", False) else "item.moved"
+            specs.append({"event": event, "partner": it.meta.get("partner"), "item_id": it.id, "data": data})
+        if specs:
+            _, fds = self.store.audit.stage_many(specs)
+            for path, fd in fds.items():
+                if self.store.audit.fsync:
+                    later[path] = fd
+                else:
+                    os.close(fd)
         if later or dirs:
             self.spool.group_commit.defer(later, dirs)
         return moved
@@ -217,8 +239,13 @@ class _BatchControlNumbers:
         value, allocations = self.batch.store.index.allocate_control_number(
             partner, level, LIMITS[level], at.isoformat(timespec="microseconds"), synced=False
         )
-        ev = self.batch._stage_event("control_number.allocated", partner=partner, now=at,
-                                     data={"level": level, "value": value, "allocations": allocations})
+        # Appended at once, not with the batch's other events at commit: the allocation is committed in
+        # the index already, and its record must be in the trail even if this process dies before the
+        # round (the number is then skipped, with a record, never handed out again).
+        ev, path, fd = self.batch.store.audit.stage(
+            "control_number.allocated", partner=partner, now=at, head_start=False,
+            data={"level": level, "value": value, "allocations": allocations})
+        self.batch._keep_audit({path: fd})
         self.batch._marks.append(ev["seq"])  # the index wrote it itself
         return value
 

@@ -167,3 +167,26 @@ def test_cli_verify_and_export(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     report = json.loads(bad.output)
     assert report["ok"] is False and report["broken"]["file"] == files[1] and report["broken"]["line"] == 1
+
+
+def test_stage_many_appends_in_order_under_one_lock_and_interleaves_with_another_writer(tmp_path: Path) -> None:
+    d = tmp_path / "audit"
+    ours, theirs = AuditLog(str(d), "daemon"), AuditLog(str(d), "worker")  # two processes' handles
+    day1 = datetime(2026, 11, 27, 23, 59, tzinfo=UTC)
+    evs, fds = ours.stage_many([{"event": "a", "item_id": "1", "now": day1}, {"event": "b", "now": day1},
+                                {"event": "c", "now": day1 + timedelta(minutes=2)}])
+    assert [e["event"] for e in evs] == ["a", "b", "c"]
+    assert [e["seq"] for e in evs] == [1, 2, 3]
+    assert evs[1]["prev"] == evs[0]["hash"] and evs[2]["prev"] == evs[1]["hash"]
+    assert sorted(os.path.basename(p) for p in fds) == ["2026-11-27.jsonl", "2026-11-28.jsonl"]  # one each
+    for fd in fds.values():
+        os.close(fd)
+    theirs.append("d", now=day1 + timedelta(minutes=3))  # the other process appends meanwhile
+    more, fds = ours.stage_many([{"event": "e", "now": day1 + timedelta(minutes=4)}])
+    for fd in fds.values():
+        os.close(fd)
+    assert more[0]["seq"] == evs[-1]["seq"] + 2  # it saw the other writer's event
+    ours.close()
+    theirs.close()
+    report = verify(str(d))
+    assert report.ok and report.events == 5
