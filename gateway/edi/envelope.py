@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from gateway.edi import functional
 from gateway.edi.model import (
@@ -96,6 +96,7 @@ def _body(segs: Sequence[Segment], head: str, tail: str) -> tuple[Segment | None
 def _x12(items, partner, sender, receiver, cn, ttype, fid, version, gver, d, test, ack, app_s, app_r, now):  # type: ignore[no-untyped-def]
     if version < "00402":
         d = replace(d, repetition=None)
+    _reserve(cn, partner, ["isa", "gs"] + ["st"] * len(items))
     isa13 = f"{cn.next(partner, 'isa'):09d}"
     gs06 = str(cn.next(partner, "gs"))
     isa = ["ISA", "00", _pad("", 10), "00", _pad("", 10), _pad(sender[0], 2), _pad(sender[1], 15),
@@ -123,7 +124,15 @@ def _x12(items, partner, sender, receiver, cn, ttype, fid, version, gver, d, tes
                        ["IEA", "1", isa13], [group], test=test)
 
 
+def _reserve(cn: Any, partner: str, levels: list[str]) -> None:
+    """Let a control-number source that can take an envelope's numbers in one go do so."""
+    reserve = getattr(cn, "reserve", None)
+    if reserve is not None:
+        reserve(partner, levels)
+
+
 def _edifact(items, partner, sender, receiver, cn, ttype, syntax, d, test, ack, now):  # type: ignore[no-untyped-def]
+    _reserve(cn, partner, ["unb"] + ["unh"] * len(items))
     ref = str(cn.next(partner, "unb"))
     syntax_parts = syntax.split(":")
     v4 = len(syntax_parts) > 1 and syntax_parts[1] >= "4"

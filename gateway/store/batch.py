@@ -231,10 +231,33 @@ class _BatchControlNumbers:
 
     def __init__(self, batch: Batch) -> None:
         self.batch = batch
+        self._reserved: dict[tuple[str, str], list[int]] = {}
+
+    def reserve(self, partner: str, levels: list[str]) -> None:
+        """Take the numbers an envelope is about to ask for (``next`` hands them out in order) in one
+        index transaction and one append to the trail, instead of one of each per number. A number
+        reserved and then not used (the envelope failed) is skipped with its record, like any other."""
+        for level in levels:
+            if level not in LIMITS:
+                raise ValueError(f"unknown control number level {level!r}; expected one of {sorted(LIMITS)}")
+        at = datetime.now(UTC)
+        taken = self.batch.store.index.allocate_control_numbers(
+            partner, [(level, LIMITS[level]) for level in levels], at.isoformat(timespec="microseconds"), synced=False)
+        events, fds = self.batch.store.audit.stage_many([
+            {"event": "control_number.allocated", "partner": partner, "now": at,
+             "data": {"level": level, "value": value, "allocations": allocations}}
+            for level, (value, allocations) in zip(levels, taken, strict=True)])
+        self.batch._keep_audit(fds)
+        self.batch._marks.extend(ev["seq"] for ev in events)  # the index wrote them itself
+        for level, (value, _) in zip(levels, taken, strict=True):
+            self._reserved.setdefault((partner, level), []).append(value)
 
     def next(self, partner: str, level: str) -> int:
         if level not in LIMITS:
             raise ValueError(f"unknown control number level {level!r}; expected one of {sorted(LIMITS)}")
+        reserved = self._reserved.get((partner, level))
+        if reserved:
+            return reserved.pop(0)
         at = datetime.now(UTC)
         value, allocations = self.batch.store.index.allocate_control_number(
             partner, level, LIMITS[level], at.isoformat(timespec="microseconds"), synced=False

@@ -427,6 +427,28 @@ class Index:
         )
 
     # -- control numbers -------------------------------------------------------------------
+    def allocate_control_numbers(
+        self, partner: str, levels: list[tuple[str, int]], at: str, synced: bool = True
+    ) -> list[tuple[int, int]]:
+        """Take the next number for each ``(level, limit)`` in order, all in one transaction (an
+        envelope's ISA13, GS06 and ST02s); return ``(value, allocations)`` for each. Synced as
+        :meth:`allocate_control_number`."""
+        out: list[tuple[int, int]] = []
+        with self.lock, _synchronous(self, "FULL" if synced else self.synchronous), self._tx():
+            for level, limit in levels:
+                out.append(self._allocate(partner, level, limit, at))
+        return out
+
+    def _allocate(self, partner: str, level: str, limit: int, at: str) -> tuple[int, int]:
+        row = self.db.execute(
+            "SELECT value, allocations FROM control_numbers WHERE partner = ? AND level = ?", (partner, level)
+        ).fetchone()
+        value, allocations = (row[0] % limit) + 1 if row else 1, (row[1] if row else 0) + 1
+        self.db.execute("INSERT OR REPLACE INTO control_numbers VALUES (?, ?, ?, ?, ?)",
+                        (partner, level, value, allocations, at))
+        self.db.execute("INSERT INTO control_number_log VALUES (?, ?, ?, ?, ?)", (partner, level, value, allocations, at))
+        return value, allocations
+
     def allocate_control_number(
         self, partner: str, level: str, limit: int, at: str, synced: bool = True
     ) -> tuple[int, int]:
@@ -439,20 +461,7 @@ class Index:
         cut the catch-up from the trail restores the counter).
         """
         with self.lock, _synchronous(self, "FULL" if synced else self.synchronous), self._tx():
-            row = self.db.execute(
-                "SELECT value, allocations FROM control_numbers WHERE partner = ? AND level = ?",
-                (partner, level),
-            ).fetchone()
-            value, allocations = (row[0] % limit) + 1 if row else 1, (row[1] if row else 0) + 1
-            self.db.execute(
-                "INSERT OR REPLACE INTO control_numbers VALUES (?, ?, ?, ?, ?)",
-                (partner, level, value, allocations, at),
-            )
-            self.db.execute(
-                "INSERT INTO control_number_log VALUES (?, ?, ?, ?, ?)",
-                (partner, level, value, allocations, at),
-            )
-        return value, allocations
+            return self._allocate(partner, level, limit, at)
 
     def control_number(self, partner: str, level: str) -> int | None:
         rows = self._rows(

@@ -79,3 +79,19 @@ def test_a_taken_item_goes_back_where_it_came_from_after_a_crash(paths: dict[str
         assert s2.recovery.requeued == [a] and s2.spool.list("in") == [a]
     finally:
         s2.close()
+
+
+def test_an_envelopes_control_numbers_are_taken_together_and_handed_out_in_order(store: Store) -> None:
+    batch = store.batch()
+    before = [e for e in events(store.audit.dir) if e["event"] == "control_number.allocated"]
+    batch.control_numbers.reserve("amz", ["isa", "gs", "st", "st"])
+    assert [batch.control_numbers.next("amz", lvl) for lvl in ("isa", "gs", "st", "st")] == [1, 1, 1, 2]
+    assert batch.control_numbers.next("amz", "st") == 3  # nothing reserved left: taken on its own
+    batch.commit()
+    allocated = [e for e in events(store.audit.dir) if e["event"] == "control_number.allocated"][len(before):]
+    assert [(e["data"]["level"], e["data"]["value"]) for e in allocated] == [
+        ("isa", 1), ("gs", 1), ("st", 1), ("st", 2), ("st", 3)]
+    assert store.control_numbers.next("amz", "st") == 4  # the index counted every one of them
+    with pytest.raises(ValueError, match="unknown control number level"):
+        batch.control_numbers.reserve("amz", ["isa", "bogus"])
+    assert verify(store.audit.dir).ok
