@@ -26,9 +26,11 @@ import time
 from pathlib import Path
 
 from bench.as2.loadgen import Prebuilt, Run, post_all
+from bench.scratch import Scratch
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench" / "out" / "as2-http"
+RUN = OUT  # this run's fresh folder (see main and bench/scratch.py)
 DJ = REPO / "bench" / "out" / "djpyas2"
 
 
@@ -178,7 +180,7 @@ def hwm_mb(pid: int) -> float:
 
 def run_ours(codec: str, messages: int, inflight: int, size: int,
              hold: bool = False) -> tuple[Run, dict[str, float], float]:
-    cfg = gateway_tree(OUT / (codec + ("-hold" if hold else "")), codec, "200MiB", hold)
+    cfg = gateway_tree(RUN / (codec + ("-hold" if hold else "")), codec, "200MiB", hold)
     keys = cfg.parent / "keys"
     msgs = build_messages(
         messages + 50,
@@ -252,7 +254,7 @@ def run_big(mb: int) -> dict:
     payload, and the peak RSS (VmHWM) of every process of the daemon read right after the MDN came."""
     import hashlib
 
-    cfg = gateway_tree(OUT / "big", "native", f"{mb * 2}MiB")
+    cfg = gateway_tree(RUN / "big", "native", f"{mb * 2}MiB")
     keys = cfg.parent / "keys"
     from gateway.transport.as2.certs import load_certs, load_keypair
     from gateway.transport.as2.native import NativeCodec
@@ -365,6 +367,13 @@ def main() -> None:
     ap.add_argument("--results", type=Path)
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    global RUN
+    with Scratch("runs", base=OUT) as scratch:  # nothing deleted until the run ends (see bench/scratch.py)
+        RUN = scratch.root
+        measure(a)
+
+
+def measure(a: argparse.Namespace) -> None:
     skip = set(filter(None, a.skip.split(",")))
     rows, notes = [], []
 
@@ -386,7 +395,7 @@ def main() -> None:
             continue
         run, med, cpu_ms = run_ours(codec, n, a.inflight, a.size, hold)
         name = f"gatewayd, {codec} codec" + (", intake only (pipeline.hold: true)" if hold else "")
-        where = OUT / (codec + ("-hold" if hold else ""))
+        where = RUN / (codec + ("-hold" if hold else ""))
         row(name, run, cpu_ms, verify_sample(run, where / "keys/our.crt"))
         print(f"  server CPU {cpu_ms:.2f} ms/msg", flush=True)
         stages[codec + (" (hold)" if hold else "")] = med

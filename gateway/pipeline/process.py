@@ -123,8 +123,9 @@ class ProcessPipelineService(service.Service):
             self._token = str(msg["hello"])
             self.store.spool.hide_other(self._token, "")
         elif "batch" in msg:
+            # every id of the take is settled: processed, left in in/ (no room), or gone meanwhile
+            self._handed.difference_update(str(i) for i in msg.get("take", ()))
             self._handed.difference_update(str(r["id"]) for r in msg["batch"])
-            self._handed.difference_update(str(i) for i in msg.get("untaken", ()))
             if self._token is not None:
                 self.store.spool.hide_other(self._token, str(msg.get("watermark", "")))
             for report in msg["batch"]:

@@ -8,8 +8,10 @@ own process the pipeline gets the second core. ``PipelineService`` (process mode
 * worker -> daemon, on descriptor 3: ``{"hello": token, "pid": n}`` once (the random part of every
   spool id the worker makes); ``{"want": n}`` when it can take up to ``n`` more items (it asks for the
   next batch as soon as it starts one, so the daemon lists ``in/`` meanwhile); after each batch
-  ``{"batch": [...], "untaken": [ids], "watermark": id}``: one entry per item (its outcome, document counts, phase
-  seconds) and the newest id the worker had made when the batch's round ended; ``{"durable": id}``
+  ``{"batch": [...], "take": [ids], "untaken": [ids], "watermark": id}``: one entry per item processed
+  (its outcome, document counts, phase seconds), the ids it had been handed (all settled now), those
+  it had no room for (still in ``in/``), and the newest id the worker had made when the batch's round
+  ended; ``{"durable": id}``
   after every round within a batch (a big interchange commits in several). The daemon lists none of
   the worker's new items that sort after the newest such watermark (``Spool.hide_other``): they may not
   be durable yet.
@@ -124,7 +126,7 @@ class Worker:
                 continue
             self.send({"want": 32})  # the daemon lists the next items while this batch is processed
             reports, untaken = self.batch(take)
-            self.send({"batch": reports, "untaken": untaken, "watermark": ids.last_issued()})
+            self.send({"batch": reports, "take": take, "untaken": untaken, "watermark": ids.last_issued()})
 
 
 def main(argv: list[str] | None = None) -> int:
