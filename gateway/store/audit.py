@@ -19,7 +19,7 @@ import os
 import re
 import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import structlog
 
@@ -59,6 +59,18 @@ def last_line(path: str) -> bytes | None:
                 line = data[nl + 1 :]
                 return line or None
             block *= 4
+
+
+class EventFields(TypedDict, total=False):
+    """What an audit event says besides its type; the keyword arguments of every ``record``/``append``."""
+
+    partner: str | None
+    keys: dict[str, Any] | None  # business keys: doc_id, po_number, shipment_id, ...
+    item_id: str | None  # the spool item it is about
+    size: int | None  # the payload's byte count
+    sha256: str | None  # the payload's SHA-256
+    data: dict[str, Any] | None  # anything else, per event type
+    now: datetime | None  # the event's time (default: when it is appended)
 
 
 class AuditLog:
@@ -119,22 +131,9 @@ class AuditLog:
         fsio.fsync_dir(self.dir)
 
     # -- appending -------------------------------------------------------------------------
-    def append(
-        self,
-        event: str,
-        *,
-        partner: str | None = None,
-        keys: dict[str, Any] | None = None,
-        item_id: str | None = None,
-        size: int | None = None,
-        sha256: str | None = None,
-        data: dict[str, Any] | None = None,
-        now: datetime | None = None,
-    ) -> dict[str, Any]:
+    def append(self, event: str, **fields: Unpack[EventFields]) -> dict[str, Any]:
         """Append one event durably and return it (with ``seq`` and ``hash``)."""
-        ev, path, fd = self.stage(
-            event, partner=partner, keys=keys, item_id=item_id, size=size, sha256=sha256, data=data, now=now
-        )
+        ev, path, fd = self.stage(event, **fields)
         try:
             if self.fsync:
                 os.fdatasync(fd)
@@ -145,17 +144,7 @@ class AuditLog:
         return ev
 
     def stage(
-        self,
-        event: str,
-        *,
-        partner: str | None = None,
-        keys: dict[str, Any] | None = None,
-        item_id: str | None = None,
-        size: int | None = None,
-        sha256: str | None = None,
-        data: dict[str, Any] | None = None,
-        now: datetime | None = None,
-        head_start: bool = True,
+        self, event: str, *, head_start: bool = True, **fields: Unpack[EventFields]
     ) -> tuple[dict[str, Any], str, int]:
         """Append one event without waiting for the disk: return it, its day file and an open descriptor
         of that file, which the caller makes durable (``fdatasync``, or a group commit round) and closes.
@@ -164,9 +153,7 @@ class AuditLog:
         ``head_start`` starts the writeback at once (see ``Spool.stage_put``).
         """
         with self._locked():
-            ev, path, fd = self._append_locked(
-                {"event": event, "partner": partner, "keys": keys, "item_id": item_id, "size": size,
-                 "sha256": sha256, "data": data, "now": now}, None, head_start)
+            ev, path, fd = self._append_locked({"event": event, **fields}, None, head_start)
         return ev, path, fd
 
     def stage_many(self, specs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:

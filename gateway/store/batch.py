@@ -29,12 +29,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import structlog
 
 from gateway.rules.docindex import InMemoryDocumentIndex
 from gateway.store import fsio
+from gateway.store.audit import EventFields
 from gateway.store.controlnumbers import LIMITS
 from gateway.store.events import EventWriter
 from gateway.store.spool import SpoolItem, Staged, StagedMove
@@ -66,30 +67,18 @@ class Batch(EventWriter):
         self._staged.append(staged)
         return staged.item_id
 
-    def record(
-        self,
-        event: str,
-        *,
-        partner: str | None = None,
-        keys: dict[str, Any] | None = None,
-        item_id: str | None = None,
-        size: int | None = None,
-        sha256: str | None = None,
-        data: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-        now: datetime | None = None,
-    ) -> dict[str, Any]:
+    def record(self, event: str, *, body: dict[str, Any] | None = None, **fields: Unpack[EventFields]) -> dict[str, Any]:
         """Stage an event: appended to the trail at :meth:`commit`, with the batch's other events in
         one go (see ``AuditLog.stage_many``), made durable in the round, then projected into the
         index. The returned dict is the event; its ``seq``, ``time`` and ``hash`` are filled in when
         it is appended."""
-        spec = {"event": event, "partner": partner, "keys": keys, "item_id": item_id, "size": size,
-                "sha256": sha256, "data": data, "now": now}
+        spec: dict[str, Any] = {"event": event, **fields}
         self._pending.append((spec, body))
+        data, keys = fields.get("data") or {}, fields.get("keys") or {}
         if body is not None and event == "document.indexed":
-            self.index.add(body, (data or {}).get("state", "received"))
-        elif event == "document.state" and (keys or {}).get("doc_id") in self.index.states:
-            self.index.states[(keys or {})["doc_id"]] = (data or {})["state"]
+            self.index.add(body, data.get("state", "received"))
+        elif event == "document.state" and keys.get("doc_id") in self.index.states:
+            self.index.states[keys["doc_id"]] = data["state"]
         return spec
 
     def _append_pending(self) -> None:

@@ -8,26 +8,16 @@ lookups read).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
+from gateway.store.audit import EventFields
 from gateway.store.index import LIFECYCLE, document_keys
 
 
 class EventWriter:
     index: Any
 
-    def record(
-        self,
-        event: str,
-        *,
-        partner: str | None = None,
-        keys: dict[str, Any] | None = None,
-        item_id: str | None = None,
-        size: int | None = None,
-        sha256: str | None = None,
-        data: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    def record(self, event: str, *, body: dict[str, Any] | None = None, **fields: Unpack[EventFields]) -> dict[str, Any]:
         raise NotImplementedError
 
     def record_interchange(

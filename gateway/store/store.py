@@ -12,12 +12,12 @@ import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import structlog
 
 from gateway.store import fsio
-from gateway.store.audit import AuditLog, day_files
+from gateway.store.audit import AuditLog, EventFields, day_files
 from gateway.store.controlnumbers import ControlNumbers
 from gateway.store.events import EventWriter
 from gateway.store.ids import id_time
@@ -133,26 +133,13 @@ class Store(EventWriter):
         self.close()
 
     # -- the one write path ------------------------------------------------------------------
-    def record(
-        self,
-        event: str,
-        *,
-        partner: str | None = None,
-        keys: dict[str, Any] | None = None,
-        item_id: str | None = None,
-        size: int | None = None,
-        sha256: str | None = None,
-        data: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    def record(self, event: str, *, body: dict[str, Any] | None = None, **fields: Unpack[EventFields]) -> dict[str, Any]:
         """Append an audit event, then project it into the index.
 
         The event's durability round is shared with every thread recording or accepting at the same
         time (see :mod:`gateway.store.commit`); it returns once the event is on disk.
         """
-        ev, path, fd = self.audit.stage(
-            event, partner=partner, keys=keys, item_id=item_id, size=size, sha256=sha256, data=data
-        )
+        ev, path, fd = self.audit.stage(event, **fields)
         try:
             if self.audit.fsync:
                 self.spool.group_commit.sync({path: fd})
