@@ -26,25 +26,12 @@ from twisted.application import service
 from twisted.internet import defer, error, protocol, task, threads
 
 from gateway.config import GatewayConfig
+from gateway.pipeline.service import count, log_hold
 from gateway.service import logging as gwlog
 from gateway.service import metrics
 
 log = structlog.get_logger(__name__)
-PHASES = ("parse", "validate", "map", "rules", "store")
 RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
-
-
-def count(report: dict[str, Any]) -> None:
-    """Metrics for one item the worker processed (``worker.item_report``)."""
-    if "crashed" in report:
-        metrics.inc("acorn_pipeline_items_total", outcome="crashed")
-        return
-    metrics.inc("acorn_pipeline_seconds_total", float(report.get("seconds", 0.0)), phase="item")
-    for phase in PHASES:
-        metrics.inc("acorn_pipeline_seconds_total", float(report["timings"].get(phase, 0.0)), phase=phase)
-    metrics.inc("acorn_pipeline_items_total", outcome=report["state"])
-    metrics.inc("acorn_documents_total", float(report["documents"]), outcome="queued")
-    metrics.inc("acorn_documents_total", float(report["rejected"]), outcome="rejected")
 
 
 class _WorkerProtocol(protocol.ProcessProtocol):
@@ -125,7 +112,6 @@ class ProcessPipelineService(service.Service):
         elif "batch" in msg:
             # every id of the take is settled: processed, left in in/ (no room), or gone meanwhile
             self._handed.difference_update(str(i) for i in msg.get("take", ()))
-            self._handed.difference_update(str(r["id"]) for r in msg["batch"])
             if self._token is not None:
                 self.store.spool.hide_other(self._token, str(msg.get("watermark", "")))
             for report in msg["batch"]:
@@ -166,6 +152,7 @@ class ProcessPipelineService(service.Service):
 
     def _after_worker(self, restart: bool, delay: float) -> None:
         """The worker is gone: make what it wrote durable, requeue its claimed items, start another."""
+        self._restart_now = False
         d = threads.deferToThread(self._recover, self._token)
         d.addErrback(lambda f: log.error("pipeline_worker_recovery_failed", error=str(f.value)))
         if restart:
@@ -179,7 +166,6 @@ class ProcessPipelineService(service.Service):
         spool = self.store.spool
         fsio.syncfs(spool.root)  # every file the worker wrote, renamed or not, is now on disk
         spool.hide_other(None)
-        self._restart_now = False
         requeued = requeue_work(spool, "requeued: the pipeline worker ended")
         # its unfinished writes: new items (its token) and the staged moves of the items it had claimed
         remove_temp(spool, lambda name: (token is not None and token in name) or any(i in name for i in requeued))
@@ -218,10 +204,10 @@ class ProcessPipelineService(service.Service):
     def startService(self) -> None:
         super().startService()
         self._stopping = False
-        metrics.set_gauge("acorn_pipeline_held", 1.0 if self.hold else 0.0)
         if self.hold:
-            log.warning("pipeline_held", waiting=len(self.store.spool.list("in")),
-                        hint="arrivals are stored and acknowledged, not processed; set pipeline.hold: false and reload")
+            log_hold(self.store, True)
+        else:
+            metrics.set_gauge("acorn_pipeline_held", 0.0)
         self._spawn()
         self._loop = task.LoopingCall(self.kick)
         self._loop.clock = self.reactor
@@ -232,13 +218,7 @@ class ProcessPipelineService(service.Service):
         self.config = config
         if config.pipeline_hold != self.hold:
             self.hold = config.pipeline_hold
-            metrics.set_gauge("acorn_pipeline_held", 1.0 if self.hold else 0.0)
-            if self.hold:
-                log.warning("pipeline_held", waiting=len(self.store.spool.list("in")),
-                            hint="arrivals are stored and acknowledged, not processed; set pipeline.hold: false "
-                                 "and reload")
-            else:
-                log.info("pipeline_released", waiting=len(self.store.spool.list("in")))
+            log_hold(self.store, self.hold)
         if self._worker is not None:
             self._restart_now = True
             self._worker.send({"stop": True})

@@ -36,6 +36,51 @@ metrics.describe("acorn_pipeline_seconds_total", "counter",
                  "pipeline seconds: claim, item (whole processing), and within it parse, validate, map, rules, store")
 
 
+def log_hold(store: Any, hold: bool) -> None:
+    """The ``pipeline.hold`` gauge, and a log line saying how many items wait."""
+    metrics.set_gauge("acorn_pipeline_held", 1.0 if hold else 0.0)
+    if hold:
+        log.warning("pipeline_held", waiting=len(store.spool.list("in")),
+                    hint="arrivals are stored and acknowledged, not processed; set pipeline.hold: false and reload")
+    else:
+        log.info("pipeline_released", waiting=len(store.spool.list("in")))
+
+
+def item_report(item_id: str, result: Report | Exception) -> dict[str, Any]:
+    """What became of one item, as plain data (the worker process sends it to the daemon)."""
+    if not isinstance(result, Report):
+        return {"id": item_id, "crashed": f"{type(result).__name__}: {result}"}
+    t = result.timings
+    return {"id": item_id, "state": result.state, "documents": len(result.documents),
+            "rejected": len(result.rejected), "timings": {k: getattr(t, k) for k in PHASES}}
+
+
+def count(report: dict[str, Any]) -> None:
+    """The metrics of one processed item (an ``item_report`` with its ``seconds``)."""
+    if "crashed" in report:
+        metrics.inc("acorn_pipeline_items_total", outcome="crashed")
+        return
+    metrics.inc("acorn_pipeline_seconds_total", float(report.get("seconds", 0.0)), phase="item")
+    for phase in PHASES:
+        metrics.inc("acorn_pipeline_seconds_total", float(report["timings"].get(phase, 0.0)), phase=phase)
+    metrics.inc("acorn_pipeline_items_total", outcome=report["state"])
+    metrics.inc("acorn_documents_total", float(report["documents"]), outcome="queued")
+    metrics.inc("acorn_documents_total", float(report["rejected"]), outcome="rejected")
+
+
+def park(store: Any, item_id: str, exc: Exception, only_in_work: bool = False) -> None:
+    """Park an item that a bug stopped in ``failed/`` with the error; ``only_in_work``: unless the batch
+    parked it itself already."""
+    try:
+        if only_in_work:
+            found = store.spool.find(item_id)
+            if found is None or found.state != "work":
+                return
+        store.fail(item_id, f"internal error while processing: {type(exc).__name__}: {exc}")
+    except Exception:
+        log.exception("pipeline_cannot_park", item_id=item_id)
+
+
 class PipelineService(service.Service):
     name = "pipeline"
 
@@ -64,12 +109,7 @@ class PipelineService(service.Service):
                 self.kick()
 
     def _log_hold(self) -> None:
-        metrics.set_gauge("acorn_pipeline_held", 1.0 if self.hold else 0.0)
-        if self.hold:
-            log.warning("pipeline_held", waiting=len(self.store.spool.list("in")),
-                        hint="arrivals are stored and acknowledged, not processed; set pipeline.hold: false and reload")
-        else:
-            log.info("pipeline_released", waiting=len(self.store.spool.list("in")))
+        log_hold(self.store, self.hold)
 
     def startService(self) -> None:
         super().startService()
@@ -163,9 +203,7 @@ class PipelineService(service.Service):
 
     def _account(self, item_id: str, result: Report | Exception, seconds: float) -> None:
         if isinstance(result, Exception):
-            found = self.store.spool.find(item_id)
-            if found is not None and found.state == "work":  # not parked by the batch itself
-                self._park(item_id, result)
+            park(self.store, item_id, result, only_in_work=True)
             metrics.inc("acorn_pipeline_items_total", outcome="crashed")
             return
         self._count(result, seconds)
@@ -176,24 +214,13 @@ class PipelineService(service.Service):
             report = self.processor.process(item_id)
         except Exception as exc:  # a bug for one item must never stop the others
             log.exception("pipeline_item_crashed", item_id=item_id)
-            self._park(item_id, exc)
+            park(self.store, item_id, exc)
             metrics.inc("acorn_pipeline_items_total", outcome="crashed")
             return None
         self._count(report, time.perf_counter() - t0)
         return report
 
-    def _park(self, item_id: str, exc: Exception) -> None:
-        try:
-            self.store.fail(item_id, f"internal error while processing: {type(exc).__name__}: {exc}")
-        except Exception:
-            log.exception("pipeline_cannot_park", item_id=item_id)
-
     def _count(self, report: Report, seconds: float) -> None:
         self.processed += 1
         self.timings.add(report.timings)
-        metrics.inc("acorn_pipeline_seconds_total", seconds, phase="item")
-        for phase in PHASES:
-            metrics.inc("acorn_pipeline_seconds_total", getattr(report.timings, phase), phase=phase)
-        metrics.inc("acorn_pipeline_items_total", outcome=report.state)
-        metrics.inc("acorn_documents_total", float(len(report.documents)), outcome="queued")
-        metrics.inc("acorn_documents_total", float(len(report.rejected)), outcome="rejected")
+        count({**item_report("", report), "seconds": seconds})

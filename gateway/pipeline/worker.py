@@ -8,10 +8,10 @@ own process the pipeline gets the second core. ``PipelineService`` (process mode
 * worker -> daemon, on descriptor 3: ``{"hello": token, "pid": n}`` once (the random part of every
   spool id the worker makes); ``{"want": n}`` when it can take up to ``n`` more items (it asks for the
   next batch as soon as it starts one, so the daemon lists ``in/`` meanwhile); after each batch
-  ``{"batch": [...], "take": [ids], "untaken": [ids], "watermark": id}``: one entry per item processed
-  (its outcome, document counts, phase seconds), the ids it had been handed (all settled now), those
-  it had no room for (still in ``in/``), and the newest id the worker had made when the batch's round
-  ended; ``{"durable": id}``
+  ``{"batch": [...], "take": [ids], "watermark": id}``: one entry per item processed (its outcome,
+  document counts, phase seconds), the ids it had been handed (all settled now: processed, left in
+  ``in/`` when the batch had no room, or gone), and the newest id the worker had made when the batch's
+  round ended; ``{"durable": id}``
   after every round within a batch (a big interchange commits in several). The daemon lists none of
   the worker's new items that sort after the newest such watermark (``Spool.hide_other``): they may not
   be durable yet.
@@ -53,17 +53,6 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def item_report(item_id: str, result: Any) -> dict[str, Any]:
-    from gateway.pipeline.inbound import Report
-
-    if not isinstance(result, Report):
-        return {"id": item_id, "crashed": f"{type(result).__name__}: {result}"}
-    t = result.timings
-    return {"id": item_id, "state": result.state, "documents": len(result.documents),
-            "rejected": len(result.rejected),
-            "timings": {k: getattr(t, k) for k in ("parse", "validate", "map", "rules", "store")}}
-
-
 class Worker:
     def __init__(self, store: Any, config: Any, out: IO[str]) -> None:
         from gateway.pipeline.inbound import InboundProcessor
@@ -78,32 +67,26 @@ class Worker:
 
     def claimed(self, pending: list[str]) -> Iterator[str]:
         """Claim the handed items one at a time, as the processor asks for them (``in/`` -> ``work/``);
-        an id already gone (taken by a replay) is skipped. What the batch had no room for stays in
-        ``pending`` (and in ``in/``)."""
+        an id already gone (taken by a replay) is skipped."""
         while pending:
             item = self.store.spool.take("in", "work", pending)
             if item is None:
                 return
             yield item.id
 
-    def batch(self, ids: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
-        """Process the handed items; return a report per item and the ids not taken."""
-        pending = list(ids)
+    def batch(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Process the handed items (those the batch has no room for stay in ``in/``); a report per item."""
+        from gateway.pipeline.service import item_report, park
+
         t0 = time.perf_counter()
-        outcomes = self.processor.process_many(self.claimed(pending))
+        outcomes = self.processor.process_many(self.claimed(list(ids)))
         share = (time.perf_counter() - t0) / max(1, len(outcomes))
         reports = []
         for item_id, result in outcomes:
             if isinstance(result, Exception):
-                found = self.store.spool.find(item_id)
-                if found is not None and found.state == "work":  # not parked by the batch itself
-                    try:
-                        self.store.fail(item_id, f"internal error while processing: {type(result).__name__}: "
-                                                 f"{result}")
-                    except Exception:
-                        log.exception("pipeline_cannot_park", item_id=item_id)
+                park(self.store, item_id, result, only_in_work=True)
             reports.append({**item_report(item_id, result), "seconds": share})
-        return reports, pending
+        return reports
 
     def run(self, inp: IO[str]) -> None:
         from gateway.store import ids
@@ -125,8 +108,8 @@ class Worker:
                 self.send({"want": 32})
                 continue
             self.send({"want": 32})  # the daemon lists the next items while this batch is processed
-            reports, untaken = self.batch(take)
-            self.send({"batch": reports, "take": take, "untaken": untaken, "watermark": ids.last_issued()})
+            reports = self.batch(take)
+            self.send({"batch": reports, "take": take, "watermark": ids.last_issued()})
 
 
 def main(argv: list[str] | None = None) -> int:
