@@ -97,15 +97,8 @@ def write_new(path: str, data: bytes, sync: bool) -> None:
     On any failure the partial file is removed and the error re-raised (``DiskFull`` for ENOSPC,
     EDQUOT and EFBIG).
     """
+    fd = create(path, data)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
-    except OSError as exc:
-        raise _wrap(exc) from exc
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
         if sync:
             os.fsync(fd)
     except OSError as exc:
@@ -121,20 +114,7 @@ def create(path: str, data: bytes) -> int:
     On failure the partial file is removed and the error re-raised (``DiskFull`` for ENOSPC, EDQUOT
     and EFBIG).
     """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
-    except OSError as exc:
-        raise _wrap(exc) from exc
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-    except OSError as exc:
-        os.close(fd)
-        _unlink_quiet(path)
-        raise _wrap(exc) from exc
-    return fd
+    return _fill(path, os.O_CREAT | os.O_EXCL, data)
 
 
 def rewrite(path: str, data: bytes) -> int:
@@ -143,15 +123,22 @@ def rewrite(path: str, data: bytes) -> int:
     For reusing a spare file's inode instead of creating one (see ``Spool``). On failure the file is
     removed and the error re-raised, as with :func:`create`.
     """
+    return _fill(path, 0, data, truncate=True)
+
+
+def _fill(path: str, flags: int, data: bytes, truncate: bool = False) -> int:
+    """Open ``path`` for writing (with ``flags``), write ``data`` from its start, cut it there when
+    ``truncate``; return the descriptor. On failure the file is removed and the error raised."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | flags, 0o640)
     except OSError as exc:
         raise _wrap(exc) from exc
     try:
         view, at = memoryview(data), 0
         while at < len(view):
             at += os.pwrite(fd, view[at:], at)
-        os.ftruncate(fd, len(data))
+        if truncate:
+            os.ftruncate(fd, len(data))
     except OSError as exc:
         os.close(fd)
         _unlink_quiet(path)

@@ -165,13 +165,14 @@ class Spool:
         steady stream of moves frees no inode at all. A crash between the rename and the write
         leaves a ``.tmp-`` file, which recovery removes like any other.
         """
-        if os.path.lexists(path):  # as create's O_EXCL: never replace a file (a rename would)
-            raise FileExistsError(errno.EEXIST, "file exists", path)
         while self._spares:
             try:
                 name = self._spares.pop()
             except IndexError:  # another thread took the last one
                 break
+            if os.path.lexists(path):  # as create's O_EXCL: never replace a file (a rename would)
+                self._spares.append(name)
+                raise FileExistsError(errno.EEXIST, "file exists", path)
             try:
                 os.rename(os.path.join(self._spare_dir, name), path)
             except FileNotFoundError:
