@@ -90,14 +90,8 @@ class EdifactReader(X12Reader):
                     return i + 1 if act == STOP_AFTER else i
                 segs = self.segs
                 continue
-            if (r and r in s) or (c in s and (ce in s or s[-1] == c)):
-                el = normalize(el, c, r)
-                if c in el[0] or (r and r in el[0]):
-                    self.tag_invalid(el[0], i)
-            elif c in s:  # the tag stays text: a separator in it is reported, and the segment is unknown
-                el = [el[0], *(v.split(c) if c in v else v for v in el[1:])]
-                if c in el[0]:
-                    self.tag_invalid(el[0], i)
+            if c in s or (r and r in s):
+                el = self.split_parts(el, c, r, bool(r and r in s) or ce in s or s[-1] == c, i)
             if not el[-1]:
                 while len(el) > 1 and el[-1] == "":
                     el.pop()

@@ -199,14 +199,8 @@ class X12Reader:
                     return i + 1 if act == STOP_AFTER else i
                 segs = self.segs
                 continue
-            if (r and r in s) or (c in s and ((c + e) in s or s[-1] == c)):
-                el = normalize(el, c, r)
-                if c in el[0] or (r and r in el[0]):
-                    self.tag_invalid(el[0], i)
-            elif c in s:  # the tag stays text: a separator in it is reported, and the segment is unknown
-                el = [el[0], *(v.split(c) if c in v else v for v in el[1:])]
-                if c in el[0]:
-                    self.tag_invalid(el[0], i)
+            if c in s or (r and r in s):
+                el = self.split_parts(el, c, r, bool(r and r in s) or (c + e) in s or s[-1] == c, i)
             if not el[-1]:
                 while len(el) > 1 and el[-1] == "":
                     el.pop()
@@ -217,6 +211,20 @@ class X12Reader:
             if len(s) > limit:
                 self.check_lengths(el, i)
         return stop
+
+    def split_parts(self, el: list[Any], c: str, r: str | None, whole: bool, i: int) -> list[Any]:
+        """Split a segment's elements on the component (and repetition) separator; ``whole``: the tag
+        may hold them too (split as any element), else it stays text. A separator in the tag is
+        reported (the segment is then unknown)."""
+        if whole:
+            el = normalize(el, c, r)
+            if c in el[0] or (r and r in el[0]):
+                self.tag_invalid(el[0], i)
+            return el
+        el = [el[0], *(v.split(c) if c in v else v for v in el[1:])]
+        if c in el[0]:
+            self.tag_invalid(el[0], i)
+        return el
 
     def tag_invalid(self, tag: str, i: int) -> None:
         self.add("segment_tag_invalid", f"segment tag {tag[:10]!r} holds a separator character",
