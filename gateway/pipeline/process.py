@@ -191,8 +191,7 @@ class ProcessPipelineService(service.Service):
         worker = self._worker
         if worker is None or self._wants <= 0 or self.hold or self._stopping:
             return
-        ids = [i for i in ids if i not in self._handed]  # handed meanwhile
-        if ids:
+        if ids:  # the listing left out what was handed already (only _feed hands out, one listing at a time)
             self._wants, self._idle_told = 0, False
             self._handed.update(ids)
             worker.send({"take": ids})
