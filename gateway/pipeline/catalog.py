@@ -8,7 +8,6 @@ on ``systemctl reload`` and a broken one is reported then. Loads raise the loade
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from gateway.config import GatewayConfig, Partner, Route
 from gateway.mapping import document_kind_for, load_partner_mapping
@@ -58,17 +57,3 @@ class Catalog:
             if r.document == kind:
                 return r
         return None
-
-    def preload(self) -> list[Any]:
-        """Load every mapping and pack the partners' routes name; return the problems found."""
-        problems: list[Any] = []
-        for partner in self.config.partners.values():
-            for r in partner.routes:
-                try:
-                    if r.mapping:
-                        self.mapping(r.mapping, partner)
-                    for name in r.rules:
-                        self.pack(name)
-                except Exception as exc:  # each loader raises its own located problem error
-                    problems.append(f"partner {partner.id}, route {r.document}: {exc}")
-        return problems

@@ -208,18 +208,6 @@ class PipelineService(service.Service):
             return
         self._count(result, seconds)
 
-    def process_one(self, item_id: str) -> Report | None:
-        t0 = time.perf_counter()
-        try:
-            report = self.processor.process(item_id)
-        except Exception as exc:  # a bug for one item must never stop the others
-            log.exception("pipeline_item_crashed", item_id=item_id)
-            park(self.store, item_id, exc)
-            metrics.inc("acorn_pipeline_items_total", outcome="crashed")
-            return None
-        self._count(report, time.perf_counter() - t0)
-        return report
-
     def _count(self, report: Report, seconds: float) -> None:
         self.processed += 1
         self.timings.add(report.timings)

@@ -154,16 +154,6 @@ def close_all(fds: Iterable[int]) -> None:
             pass
 
 
-def fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        raise _wrap(exc) from exc
-    finally:
-        os.close(fd)
-
-
 def _unlink_quiet(path: str) -> None:
     try:
         os.unlink(path)

@@ -79,10 +79,6 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (dict, list)) else value
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 def _iso(value: datetime | str) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
