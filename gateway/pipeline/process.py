@@ -161,14 +161,17 @@ class ProcessPipelineService(service.Service):
 
     def _recover(self, token: str | None) -> None:
         from gateway.store import fsio
-        from gateway.store.recovery import remove_temp, requeue_work
+        from gateway.store.recovery import rejoin_work, remove_temp, requeue_work
 
         spool = self.store.spool
         fsio.syncfs(spool.root)  # every file the worker wrote, renamed or not, is now on disk
         spool.hide_other(None)
+        mended = rejoin_work(spool)  # a claim cut short between its two renames
+        if mended:
+            log.warning("pipeline_worker_claims_mended", items=mended)
         requeued = requeue_work(spool, "requeued: the pipeline worker ended")
-        # its unfinished writes: new items (its token) and the staged moves of the items it had claimed
-        remove_temp(spool, lambda name: (token is not None and token in name) or any(i in name for i in requeued))
+        if token is not None:  # its unfinished writes: new items and the staged moves of claimed ones
+            remove_temp(spool, token)
         for item_id in requeued:
             self.store.record("item.requeued", item_id=item_id, data={"reason": "the pipeline worker ended"})
 

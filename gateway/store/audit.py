@@ -165,16 +165,32 @@ class AuditLog:
         order, and ``{day file: open descriptor}``, which the caller makes durable and closes. On an
         error the events appended before it stay (as after single appends) and the error is raised.
         """
+        out, fds = self._stage(specs, keep_going=False)
+        return [ev for ev in out if not isinstance(ev, OSError)], fds  # (an error was raised)
+
+    def stage_each(self, specs: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | OSError], dict[str, int]]:
+        """Like :meth:`stage_many`, but an event that cannot be appended (disk full) does not stop the
+        others: its place in the returned list holds the error instead of the event."""
+        return self._stage(specs, keep_going=True)
+
+    def _stage(
+        self, specs: list[dict[str, Any]], keep_going: bool
+    ) -> tuple[list[dict[str, Any] | OSError], dict[str, int]]:
         fds: dict[str, int] = {}
-        events: list[dict[str, Any]] = []
+        out: list[dict[str, Any] | OSError] = []
         try:
             with self._locked():
                 for spec in specs:
-                    events.append(self._append_locked(spec, fds, False)[0])
+                    try:
+                        out.append(self._append_locked(spec, fds, False)[0])
+                    except OSError as exc:
+                        if not keep_going:
+                            raise
+                        out.append(exc)
         except BaseException:
             fsio.close_all(fds.values())
             raise
-        return events, fds
+        return out, fds
 
     def _append_locked(
         self, spec: dict[str, Any], fds: dict[str, int] | None, head_start: bool

@@ -59,7 +59,7 @@ class GroupCommit:
                 self._cv.wait()
             else:
                 if rnd.error is not None:
-                    raise _copy(rnd.error)
+                    raise fsio.copy_error(rnd.error)
                 return
         try:
             self._flush(rnd)
@@ -108,7 +108,9 @@ class GroupCommit:
                 self._fs_fd = -1
 
     def _flush(self, rnd: _Round) -> None:
-        if self.mode == "syncfs" or (self.mode == "auto" and len(rnd.files) >= fsio.SYNCFS_FROM):
+        if self.mode == "syncfs" or (
+            self.mode == "auto" and len(rnd.files) >= fsio.SYNCFS_FROM and not fsio.much_dirty()
+        ):
             fsio.syncfs(self.root, self._fs_fd if self._fs_fd >= 0 else None)
             for fd in rnd.files.values():  # files on another filesystem (an audit folder elsewhere)
                 if os.fstat(fd).st_dev != self._root_dev:
@@ -120,10 +122,3 @@ class GroupCommit:
             os.fdatasync(fd)
         for d in rnd.dirs:
             fsio.fsync_dir(d)
-
-
-def _copy(exc: OSError) -> OSError:
-    """The round's error for one more caller (an exception object must not be raised in two threads)."""
-    if isinstance(exc, fsio.DiskFull):
-        return fsio.DiskFull(exc.errno, exc.strerror, exc.filename)
-    return fsio._wrap(OSError(exc.errno, exc.strerror, exc.filename))

@@ -9,10 +9,12 @@ durability round itself lives in :mod:`gateway.store.commit`):
 * ``"syncfs"``: files are written and renamed, then one ``syncfs(2)`` makes the whole filesystem
   durable (one flush per round however many files it touched).
 * ``"auto"`` (the daemon's default): ``"syncfs"`` for a round of at least ``SYNCFS_FROM`` files, the
-  per-file ``"fsync"`` way for smaller ones. Each ``fdatasync`` costs a device cache flush (on ext4
-  without a journal, every one of them), so a pipeline round of 150 files spent most of its time
-  flushing; one ``syncfs`` flushes once. A small round (one upload: payload, meta, audit line) stays
-  per file, so it does not also write back whatever else is dirty on the filesystem.
+  per-file ``"fsync"`` way for a single file, and also for any round while the machine holds more than
+  ``AUTO_DIRTY_MAX`` of dirty page cache (``/proc/meminfo``), so a round never has to write back a big
+  backlog of other data first. Each ``fdatasync`` costs a device cache flush (on ext4 without a
+  journal, every one of them): one upload's round (payload, meta, audit line) took 3.9 ms file by file
+  against 1.3 ms with one ``syncfs`` under AS2 load, and a pipeline round of 150 files spent most of
+  its time flushing.
 
 In both modes a file may be renamed before its data is on disk, so recovery after an unclean stop
 checks fresh items against their recorded size and SHA-256 (a crash before the round ends may leave a
@@ -24,11 +26,14 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import time
 from collections.abc import Iterable
 
 TMP_PREFIX = ".tmp-"
 SYNC_MODES = ("auto", "fsync", "syncfs")
-SYNCFS_FROM = 4  # "auto": rounds of this many files or more use one syncfs
+SYNCFS_FROM = 2  # "auto": rounds of this many files or more use one syncfs...
+AUTO_DIRTY_MAX = 64 << 20  # ...unless the machine has more dirty page cache than this (bytes)
+DIRTY_CHECK_EVERY = 0.5  # seconds between two reads of /proc/meminfo
 
 
 class DiskFull(OSError):
@@ -60,6 +65,28 @@ def wait_writeback(fd: int) -> None:
         _sfr(fd, 0, 0, SFR_WAIT_BEFORE | SFR_WRITE | SFR_WAIT_AFTER)
 
 
+_dirty_at, _dirty_many = -1e9, False
+
+
+def much_dirty() -> bool:
+    """Whether the machine holds more than ``AUTO_DIRTY_MAX`` bytes of dirty page cache (read from
+    ``/proc/meminfo`` at most every ``DIRTY_CHECK_EVERY`` seconds; False where it cannot be read)."""
+    global _dirty_at, _dirty_many
+    now = time.monotonic()
+    if now - _dirty_at < DIRTY_CHECK_EVERY:
+        return _dirty_many
+    _dirty_at, _dirty_many = now, False
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"Dirty:"):
+                    _dirty_many = int(line.split()[1]) * 1024 > AUTO_DIRTY_MAX
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return _dirty_many
+
+
 def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -89,6 +116,14 @@ def _wrap(exc: OSError) -> OSError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) and not isinstance(exc, DiskFull):
         return DiskFull(exc.errno, f"no space left for the store: {exc.strerror}", exc.filename)
     return exc
+
+
+def copy_error(exc: OSError) -> OSError:
+    """The same error again, for one more caller (an exception object must not be raised in two
+    threads)."""
+    if isinstance(exc, DiskFull):
+        return DiskFull(exc.errno, exc.strerror, exc.filename)
+    return _wrap(OSError(exc.errno, exc.strerror, exc.filename))
 
 
 def write_new(path: str, data: bytes, sync: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from gateway.transport.inbox import Received
@@ -11,15 +12,22 @@ if TYPE_CHECKING:
 
 
 class SpoolInbox:
-    """Stores what transports receive in ``in/``, durably and audited, before they answer. The index
-    row of each arrival is written just after, off the answer path (``Store.message_received`` knows
-    the arrival meanwhile)."""
+    """Stores what transports receive in ``in/``, durably and audited, before they answer. Arrivals are
+    written in batches by the store's intake thread (:mod:`gateway.store.intake`); the index row of each
+    is written just after, off the answer path (``Store.message_received`` knows the arrival
+    meanwhile)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def accept(self, payload: bytes, received: Received) -> str:
-        return self.store.accept(payload, received, index_later=True)
+        return self.submit(payload, received).result()
 
     def accept_file(self, path: str, received: Received) -> str:
-        return self.store.accept_file(path, received, index_later=True)
+        return self.submit_file(path, received).result()
+
+    def submit(self, payload: bytes, received: Received) -> Future[str]:
+        return self.store.intake.submit(payload, None, received)
+
+    def submit_file(self, path: str, received: Received) -> Future[str]:
+        return self.store.intake.submit(None, path, received)

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from gateway.store import fsio
 from gateway.store.ids import is_id
-from gateway.store.spool import META_SUFFIX, Spool, encode_meta, read_meta, utcnow
+from gateway.store.spool import META_SUFFIX, Spool, encode_meta, read_meta, tmp_path, utcnow
 
 log = structlog.get_logger()
 
@@ -101,17 +100,43 @@ def requeue_work(spool: Spool, note: str) -> list[str]:
     return requeued
 
 
-def remove_temp(spool: Spool, match: Callable[[str], bool]) -> int:
-    """Remove the ``.tmp-`` files whose names ``match`` (the unfinished writes of a process that died
-    while others go on: only its own, never another writer's); return how many."""
+def remove_temp(spool: Spool, token: str) -> int:
+    """Remove the ``.tmp-`` files of the process whose id token is ``token`` (the unfinished writes of a
+    process that died while others go on: only its own, never another writer's; see
+    ``spool.tmp_path``); return how many."""
     removed = 0
+    mine = f"{fsio.TMP_PREFIX}{token}-"
     for state in spool.states():
         d = spool.dir(state)
         for name in os.listdir(d):
-            if name.startswith(fsio.TMP_PREFIX) and match(name):
+            if name.startswith(mine):
                 fsio._unlink_quiet(os.path.join(d, name))
                 removed += 1
     return removed
+
+
+def rejoin_work(spool: Spool) -> list[str]:
+    """Mend the items whose claim into ``work/`` a dead worker left half done: a meta in ``work/``
+    without its payload there. If the payload still has a meta where it is, the copy in ``work/`` is
+    stale and removed; if not (``Spool.take`` renames the meta first), the meta goes back beside it.
+    Only while nobody claims into ``work/`` (the pipeline worker process has died). Returns the ids."""
+    work = spool.dir("work")
+    mended = []
+    for name in sorted(os.listdir(work)):
+        item_id = name[: -len(META_SUFFIX)]
+        if not name.endswith(META_SUFFIX) or not is_id(item_id) or os.path.exists(os.path.join(work, item_id)):
+            continue
+        for state in spool.states():
+            payload = os.path.join(spool.dir(state), item_id)
+            if state == "work" or not os.path.exists(payload):
+                continue
+            if os.path.exists(payload + META_SUFFIX):
+                os.unlink(os.path.join(work, name))
+            else:
+                os.rename(os.path.join(work, name), payload + META_SUFFIX)
+            mended.append(item_id)
+            break
+    return mended
 
 
 def _has_meta(spool: Spool, item_id: str, state: str) -> bool:
@@ -127,7 +152,7 @@ def _restore_meta(spool: Spool, item_id: str, from_state: str, to_state: str) ->
 
 def _write_meta(spool: Spool, state: str, item_id: str, meta: dict[str, object]) -> None:
     final = os.path.join(spool.dir(state), item_id + META_SUFFIX)
-    tmp = os.path.join(spool.dir(state), fsio.TMP_PREFIX + item_id + META_SUFFIX)
+    tmp = tmp_path(spool.dir(state), item_id + META_SUFFIX)
     fsio.write_new(tmp, encode_meta(meta), True)
     os.replace(tmp, final)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from gateway.store import fsio
 from gateway.store.commit import GroupCommit
-from gateway.store.ids import is_id, new_id
+from gateway.store.ids import is_id, new_id, process_token
 
 META_SUFFIX = ".meta.json"
 STATE_RE = re.compile(r"^(?:[a-z][a-z0-9_-]*|out/[A-Za-z0-9][A-Za-z0-9_.-]*)$")
@@ -227,7 +227,7 @@ class Spool:
         item_id = new_id()
         self._hidden.add(item_id)  # list() must not hand it to a worker before it is durable
         full = self._new_meta(item_id, state, meta, len(payload), hashlib.sha256(payload).hexdigest())
-        tmp_payload = os.path.join(d, fsio.TMP_PREFIX + item_id)
+        tmp_payload = tmp_path(d, item_id)
         tmp_meta = tmp_payload + META_SUFFIX
         final = os.path.join(d, item_id)
         staged = Staged(item_id, full, {}, [d], [tmp_payload, tmp_meta, final, final + META_SUFFIX])
@@ -236,7 +236,7 @@ class Spool:
             staged.files[final] = fd_payload
             fd_meta = self._new_file(tmp_meta, encode_meta(full))
             staged.files[final + META_SUFFIX] = fd_meta
-            if self.sync != "syncfs" and head_start:
+            if self.sync == "fsync" and head_start:  # ("auto" syncs a round of 2+ files with syncfs)
                 fsio.start_writeback(fd_payload)
                 fsio.start_writeback(fd_meta)
             os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
@@ -254,7 +254,7 @@ class Spool:
         item_id = new_id()
         self._hidden.add(item_id)
         final = os.path.join(d, item_id)
-        tmp_meta = os.path.join(d, fsio.TMP_PREFIX + item_id + META_SUFFIX)
+        tmp_meta = tmp_path(d, item_id + META_SUFFIX)
         src = os.path.abspath(path)
         digest, size = hashlib.sha256(), 0
         fd_src = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
@@ -264,11 +264,10 @@ class Spool:
                 digest.update(chunk)
                 size += len(chunk)
             staged.meta = full = self._new_meta(item_id, state, meta, size, digest.hexdigest())
-            if self.sync != "syncfs":
-                fsio.start_writeback(fd_src)
             fd_meta = self._new_file(tmp_meta, encode_meta(full))
             staged.files[final + META_SUFFIX] = fd_meta
-            if self.sync != "syncfs":
+            if self.sync == "fsync":
+                fsio.start_writeback(fd_src)
                 fsio.start_writeback(fd_meta)
             os.rename(tmp_meta, final + META_SUFFIX)
             staged.cleanup.append(final + META_SUFFIX)
@@ -306,8 +305,33 @@ class Spool:
             staged.close()
             self._hidden.discard(staged.item_id)
 
+    def commit_many(self, staged: builtins.list[Staged], extra: dict[str, int] | None = None) -> None:
+        """:meth:`commit` for several staged items in one round. On failure every one of them is
+        removed and the error raised."""
+        files: dict[str, int] = {}
+        dirs: dict[str, None] = {}
+        for st in staged:
+            files.update(st.files)
+            dirs.update(dict.fromkeys(st.dirs))
+        try:
+            self._commit.sync({**files, **(extra or {})}, dirs)
+        except BaseException:
+            for st in staged:
+                st.abort()
+            raise
+        finally:
+            for st in staged:
+                st.close()
+            self._hidden.difference_update(st.item_id for st in staged)
+
+    def abort_many(self, staged: builtins.list[Staged]) -> None:
+        """Give up staged items: remove what their stage wrote and list nothing of them."""
+        for st in staged:
+            st.abort()
+            self._hidden.discard(st.item_id)
+
     def _copy_in(self, src: str, final: str) -> None:
-        tmp = os.path.join(os.path.dirname(final), fsio.TMP_PREFIX + os.path.basename(final))
+        tmp = tmp_path(os.path.dirname(final), os.path.basename(final))
         with open(src, "rb") as fin, open(tmp, "xb") as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
             fout.flush()
@@ -466,7 +490,7 @@ class Spool:
         if os.path.dirname(it.path) == dst_dir:
             return None
         meta = self._moved_meta(it, to_state, note, update)
-        tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
+        tmp_meta = tmp_path(dst_dir, it.id + META_SUFFIX)
         fd = self._new_file(tmp_meta, encode_meta(meta))
         if self.sync != "syncfs" and head_start:
             fsio.start_writeback(fd)
@@ -509,7 +533,7 @@ class Spool:
             return it, []
         meta = self._moved_meta(it, to_state, note, update)
         dst = os.path.join(dst_dir, it.id)
-        tmp_meta = os.path.join(dst_dir, fsio.TMP_PREFIX + it.id + META_SUFFIX)
+        tmp_meta = tmp_path(dst_dir, it.id + META_SUFFIX)
         fd = self._new_file(tmp_meta, encode_meta(meta))
         try:
             if self.sync != "syncfs":
@@ -529,6 +553,13 @@ class Spool:
         self._retire(it.meta_path)
         self._saw(it.id, to_state)
         return SpoolItem(it.id, to_state, meta, dst), [dst_dir, src_dir]
+
+
+def tmp_path(folder: str, name: str) -> str:
+    """Where this process writes ``name`` before renaming it into ``folder``: ``.tmp-<token>-<name>``,
+    the token being this process's id token (``ids.process_token``), so the unfinished writes of a
+    process that died can be told from those of the processes that go on (``recovery.remove_temp``)."""
+    return os.path.join(folder, f"{fsio.TMP_PREFIX}{process_token()}-{name}")
 
 
 def _consume(ids: list[str]) -> Iterator[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -22,6 +22,7 @@ from gateway.store.controlnumbers import ControlNumbers
 from gateway.store.events import EventWriter
 from gateway.store.ids import id_time
 from gateway.store.index import Index
+from gateway.store.intake import Arrival, Intake
 from gateway.store.later import LaterIndex
 from gateway.store.lock import SpoolLock
 from gateway.store.rebuild import CATCH_UP_WINDOW, catch_up
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 DIRTY = ".open"
+
+
+def _one(results: list[str | Exception]) -> str:
+    if isinstance(results[0], Exception):
+        raise results[0]
+    return results[0]
 
 
 def _run_started(marker: str) -> str:
@@ -55,6 +62,8 @@ class Store(EventWriter):
         # called after every batch round that stored new items (the pipeline worker reports them durable)
         self.after_commit: Callable[[], None] | None = None
         self.later = LaterIndex(self.index.apply_many, self._later_failed)
+        # what transports receive, written in batches by one thread (see gateway.store.intake)
+        self.intake = Intake(lambda arrivals: self.accept_many(arrivals, index_later=True))
 
     @classmethod
     def open(
@@ -117,6 +126,7 @@ class Store(EventWriter):
         return store
 
     def close(self) -> None:
+        self.intake.close()
         self.later.close()
         self.index.close()
         self.audit.close()
@@ -203,30 +213,65 @@ class Store(EventWriter):
         ``index_later`` leaves the event's index row to a background thread (see
         :mod:`gateway.store.later`), so the caller can answer its partner without waiting for the
         index; :meth:`message_received` knows the arrival either way."""
-        return self._accept(self.spool.stage_put("in", payload, self._received_meta(received)), index_later)
+        return _one(self.accept_many([(payload, None, received)], index_later))
 
     def accept_file(self, path: str, received: Received, index_later: bool = False) -> str:
         """Like :meth:`accept`, moving the file at ``path`` into the spool."""
-        return self._accept(self.spool.stage_put_file("in", path, self._received_meta(received)), index_later)
+        return _one(self.accept_many([(None, path, received)], index_later))
 
-    def _accept(self, staged: Staged, index_later: bool = False) -> str:
+    def accept_many(self, arrivals: Sequence[Arrival], index_later: bool = False) -> list[str | Exception]:
+        """:meth:`accept` (``payload``) or :meth:`accept_file` (``path``) for several arrivals at once:
+        one hold of the audit trail's lock and one durability round for all of them. Returns, in order,
+        each arrival's item id, or the exception that kept it out (nothing of it stays behind then)."""
+        out: list[str | Exception | None] = [None] * len(arrivals)
+        staged: list[tuple[int, Staged]] = []
+        for i, (payload, path, received) in enumerate(arrivals):
+            try:
+                meta = self._received_meta(received)
+                if path is None:
+                    assert payload is not None
+                    staged.append((i, self.spool.stage_put("in", payload, meta)))
+                else:
+                    staged.append((i, self.spool.stage_put_file("in", path, meta)))
+            except Exception as exc:
+                out[i] = exc
+        if staged:
+            self._commit_arrivals(staged, out, index_later)
+        return [r if r is not None else RuntimeError("arrival not handled") for r in out]
+
+    def _commit_arrivals(
+        self, staged: list[tuple[int, Staged]], out: list[str | Exception | None], index_later: bool
+    ) -> None:
         try:
-            ev, path, fd = self.audit.stage("item.received", **self._received_event(staged.item_id, staged.meta))
+            events, fds = self.audit.stage_each(
+                [{"event": "item.received", **self._received_event(st.item_id, st.meta)} for _, st in staged]
+            )
         except BaseException:
-            staged.abort()  # not on record: not accepted, the transport answers an error
+            self.spool.abort_many([st for _, st in staged])  # not on record: not accepted
             raise
+        ok: list[tuple[int, Staged, dict[str, Any]]] = []
+        for (i, st), ev in zip(staged, events, strict=True):
+            if isinstance(ev, OSError):
+                self.spool.abort_many([st])
+                out[i] = ev
+            else:
+                ok.append((i, st, ev))
         try:
-            self.spool.commit(staged, {path: fd} if self.audit.fsync else None)
+            if ok:
+                self.spool.commit_many([st for _, st, _ in ok], fds if self.audit.fsync else None)
         except OSError as exc:
-            self._discarded(staged.item_id, ev, exc)
-            raise
+            for i, st, ev in ok:
+                self._discarded(st.item_id, ev, exc)
+                out[i] = fsio.copy_error(exc)
+            return
         finally:
-            os.close(fd)
-        if index_later:
-            self.later.add(ev)
-        else:
-            self._apply(ev)
-        return staged.item_id
+            fsio.close_all(fds.values())
+        for i, st, ev in ok:
+            if index_later:
+                self.later.add(ev)
+            else:
+                self._apply(ev)
+            out[i] = st.item_id
 
     def _discarded(self, item_id: str, received: dict[str, Any], exc: OSError) -> None:
         """The round that was to make an arrival durable failed: its item is gone, and the trail says so."""

@@ -5,14 +5,18 @@ the durable spool (``gateway.store``). ``accept`` returns only once the item is 
 transport may acknowledge the partner (MDN, SFTP close OK, HTTP 2xx) as soon as it returns; it raises
 on any failure, and then the transport must answer with an error.
 
-``accept`` blocks (fsync): protocol code running on the reactor calls it through ``deferToThread`` for
-large payloads, or directly for small ones.
+``accept`` blocks (fsync) and may be called from any thread but the reactor's. Protocol code on the
+reactor uses ``submit``/``submit_file`` of an :class:`AsyncInbox` instead and waits on the future
+(:func:`when_done` turns it into a Deferred).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from twisted.internet import defer
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +40,29 @@ class Inbox(Protocol):
         does it in the round it shares with concurrent arrivals, so transports must not fsync
         first (that would be one more device flush per file, outside the shared round)."""
         ...
+
+
+class AsyncInbox(Inbox, Protocol):
+    def submit(self, payload: bytes, received: Received) -> Future[str]:
+        """Queue ``payload`` to be stored; the future resolves to the spool item id once it is
+        durable, or to the error that kept it out. Never blocks."""
+        ...
+
+    def submit_file(self, path: str, received: Received) -> Future[str]:
+        """:meth:`submit` for the file at ``path`` (see :meth:`Inbox.accept_file`)."""
+        ...
+
+
+def when_done(reactor: Any, fut: Future[str]) -> defer.Deferred[str]:
+    """A Deferred that fires on the reactor thread with ``fut``'s result (or its error)."""
+    d: defer.Deferred[str] = defer.Deferred()
+
+    def fire(f: Future[str]) -> None:
+        exc = f.exception()
+        if exc is not None:
+            d.errback(exc)
+        else:
+            d.callback(f.result())
+
+    fut.add_done_callback(lambda f: reactor.callFromThread(fire, f))
+    return d

@@ -124,7 +124,7 @@ def test_interrupted_round_leaves_renamed_but_unsynced_put_checked(paths: dict[s
         assert again.spool.list("in") == [kept]
 
 
-def test_auto_mode_flushes_a_big_round_once_and_a_small_one_per_file(
+def test_auto_mode_flushes_a_round_once_and_a_single_file_with_fdatasync(
     tmp_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = str(tmp_path)
@@ -144,7 +144,36 @@ def test_auto_mode_flushes_a_big_round_once_and_a_small_one_per_file(
     big = files(fsio.SYNCFS_FROM * 10, "b")
     gc.sync(big, [root])
     assert calls == ["syncfs"]
-    fsio.close_all([*small.values(), *big.values()])
+    calls.clear()
+    # while the machine holds much dirty data, a syncfs would write all of it first: file by file then
+    monkeypatch.setattr(fsio, "much_dirty", lambda: True)
+    busy = files(fsio.SYNCFS_FROM * 2, "d")
+    gc.sync(busy, [root])
+    assert calls == ["fdatasync"] * (fsio.SYNCFS_FROM * 2)
+    fsio.close_all([*small.values(), *big.values(), *busy.values()])
     gc.close()
     with pytest.raises(ValueError, match="sync mode must be one of"):
         GroupCommit("sometimes", root)
+
+
+def test_much_dirty_reads_meminfo_and_caches_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[int] = []
+    dirty_kb = [10]
+
+    class Meminfo:
+        def __enter__(self) -> list[bytes]:
+            reads.append(1)
+            return [b"MemTotal: 100 kB\n", f"Dirty:   {dirty_kb[0]} kB\n".encode()]
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(fsio, "open", lambda path, mode: Meminfo(), raising=False)
+    monkeypatch.setattr(fsio, "_dirty_at", -1e9)
+    assert fsio.much_dirty() is False
+    dirty_kb[0] = fsio.AUTO_DIRTY_MAX // 1024 + 1
+    assert fsio.much_dirty() is False  # read again only after DIRTY_CHECK_EVERY
+    assert len(reads) == 1
+    monkeypatch.setattr(fsio, "_dirty_at", -1e9)
+    assert fsio.much_dirty() is True
+    assert len(reads) == 2

@@ -163,3 +163,33 @@ def test_spares_are_bounded_and_a_spare_taken_elsewhere_is_skipped(
     assert spool.item(fresh).meta["partner"] == "p"
     with pytest.raises(FileExistsError):
         spool._new_file(spool.item(fresh).meta_path, b"{}")  # never replaces a file
+
+
+def test_temp_files_carry_the_writers_token_and_only_a_dead_writers_are_removed(spool: Spool) -> None:
+    from gateway.store.ids import process_token
+    from gateway.store.recovery import remove_temp
+    from gateway.store.spool import tmp_path
+
+    ours = tmp_path(spool.dir("done"), "x.meta.json")
+    assert os.path.basename(ours) == f"{fsio.TMP_PREFIX}{process_token()}-x.meta.json"
+    theirs = os.path.join(spool.dir("done"), f"{fsio.TMP_PREFIX}0123456789-{new_id()}.meta.json")
+    for p in (ours, theirs):
+        Path(p).write_bytes(b"{}")
+    assert remove_temp(spool, "0123456789") == 1
+    assert os.path.exists(ours) and not os.path.exists(theirs)  # a move in progress here is left alone
+
+
+def test_rejoin_work_mends_claims_cut_short_between_their_renames(spool: Spool) -> None:
+    from gateway.store.recovery import rejoin_work
+
+    taken = spool.put("in", b"taken", {"partner": "p"})  # Spool.take renamed the meta, then died
+    os.rename(os.path.join(spool.dir("in"), taken + ".meta.json"), os.path.join(spool.dir("work"), taken + ".meta.json"))
+    claimed = spool.put("in", b"claimed", {"partner": "p"})  # a claim wrote its new meta in work/, then died
+    Path(spool.dir("work"), claimed + ".meta.json").write_bytes(b'{"state": "work"}')
+    whole = spool.put("in", b"whole", {"partner": "p"})
+    spool.move(whole, "work")  # a claim that completed
+    assert sorted(rejoin_work(spool)) == sorted([taken, claimed])
+    assert spool.item(taken).state == "in" and spool.get(taken)[0] == b"taken"
+    assert spool.item(claimed).state == "in" and spool.get(claimed)[1]["state"] == "in"
+    assert not os.path.exists(os.path.join(spool.dir("work"), claimed + ".meta.json"))
+    assert spool.item(whole).state == "work" and spool.list("work") == [whole]

@@ -15,6 +15,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from gateway.transport.as2 import as2headers
 from gateway.transport.as2.codec import InboundResult
 from gateway.transport.as2.directory import As2Partner, Directory
 from gateway.transport.as2.pool import CodecPool, Received, receive_job
+from gateway.transport.inbox import AsyncInbox, when_done
 from gateway.transport.inbox import Received as Arrival
 
 log = structlog.get_logger(__name__)
@@ -81,7 +83,7 @@ class Station:
         pool: CodecPool,
         directory: Directory,
         store: Any,
-        inbox: Any,
+        inbox: AsyncInbox | None,  # None: a station that only sends (gatewayctl as2 send)
         tmp_dir: str,
         max_size: int,
         queued: Callable[[], None] | None = None,
@@ -175,7 +177,7 @@ class Station:
             item_id = None
             if result.ok and not result.warning:
                 try:
-                    item_id = await threads.deferToThread(self._store, partner, result, got, msg_id)
+                    item_id = await when_done(self.reactor, self._store(partner, result, got, msg_id))
                 except OSError as exc:
                     log.error("as2_store_failed", partner=partner.id, message_id=msg_id, error=str(exc))
                     _answer(request, gone, 503, "the message could not be stored; please resend later")
@@ -214,7 +216,8 @@ class Station:
         )
         self._audit(partner, result, item_id)
 
-    def _store(self, partner: As2Partner, result: InboundResult, got: Received, msg_id: str) -> str:
+    def _store(self, partner: As2Partner, result: InboundResult, got: Received, msg_id: str) -> Future[str]:
+        """Queue the payload for the spool (written with other arrivals by the store's intake thread)."""
         extra = {
             "as2_from": result.as2_from,
             "as2_to": result.as2_to,
@@ -230,10 +233,11 @@ class Station:
             "content_type": result.content_type,
         }
         arrival = Arrival(partner.id, "as2", msg_id, result.filename, extra)
+        assert self.inbox is not None, "a send-only station has no inbox"
         if got.payload_path is not None:
-            return str(self.inbox.accept_file(got.payload_path, arrival))
+            return self.inbox.submit_file(got.payload_path, arrival)
         assert result.payload is not None
-        return str(self.inbox.accept(result.payload, arrival))
+        return self.inbox.submit(result.payload, arrival)
 
     def _respond(self, request: Any, gone: list[bool], result: InboundResult, got: Received) -> None:
         if got.mdn_headers is None or got.mdn_body is None:

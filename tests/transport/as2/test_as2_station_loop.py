@@ -9,6 +9,7 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
 
+from gateway.store import SpoolInbox
 from gateway.store.store import Store
 from gateway.transport.as2.directory import As2Partner, Directory
 from gateway.transport.as2.pool import CodecPool
@@ -39,7 +40,7 @@ class Side:
             CodecPool(reactor, workers=0),
             self.directory,
             self.store,
-            self.store,
+            SpoolInbox(self.store),
             str(tmp),
             1 << 26,
             queued=self._post_mdns,

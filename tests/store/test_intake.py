@@ -1,0 +1,112 @@
+"""The intake thread: arrivals from many callers made durable in shared batches, each answered alone."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from gateway.store import DiskFull, SpoolInbox, Store, verify
+from gateway.store.auditcheck import events
+from gateway.store.intake import Intake
+from gateway.transport.inbox import Received
+
+
+def test_concurrent_arrivals_share_batches_and_each_gets_its_own_item(store: Store) -> None:
+    inbox = SpoolInbox(store)
+    payloads = {f"<m{i}>": os.urandom(700) + str(i).encode() for i in range(120)}
+
+    def send(msg_id: str) -> tuple[str, str]:
+        return msg_id, inbox.accept(payloads[msg_id], Received("amz", "as2", message_id=msg_id))
+
+    with ThreadPoolExecutor(12) as ex:
+        got = dict(ex.map(send, payloads))
+    assert len(set(got.values())) == 120
+    for msg_id, item_id in got.items():
+        payload, meta = store.spool.get(item_id)
+        assert payload == payloads[msg_id] and meta["message_id"] == msg_id
+    assert store.intake.batches < 120  # callers that came while a batch was written shared the next one
+    received = {e["item_id"] for e in events(store.audit.dir) if e["event"] == "item.received"}
+    assert received == set(got.values())
+    store.later.flush()
+    assert all(store.message_received("amz", m) for m in payloads)
+    store.close()
+    assert verify(store.audit.dir).ok
+
+
+def test_one_bad_arrival_fails_alone(store: Store, tmp_path: Path) -> None:
+    entered, gate = threading.Event(), threading.Event()
+    real = store.accept_many
+    calls: list[int] = []
+
+    def held(arrivals):  # type: ignore[no-untyped-def]
+        entered.set()
+        gate.wait(5)  # the first batch is held, so the next three queue and are written as one
+        calls.append(len(arrivals))
+        return real(arrivals, True)
+
+    store.intake = Intake(held)
+    upload = tmp_path / "upload.edi"
+    upload.write_bytes(b"UNB+UNOA~")
+    first = store.intake.submit(b"first", None, Received("p", "test"))
+    assert entered.wait(5)
+    a = store.intake.submit(b"a", None, Received("p", "test"))
+    missing = store.intake.submit(None, str(tmp_path / "gone.edi"), Received("p", "sftp"))
+    b = store.intake.submit(None, str(upload), Received("p", "sftp", filename="upload.edi"))
+    gate.set()
+    assert store.spool.get(a.result(5))[0] == b"a"
+    assert store.spool.get(b.result(5))[0] == b"UNB+UNOA~"
+    with pytest.raises(FileNotFoundError):
+        missing.result(5)
+    assert calls == [1, 3]
+    assert sorted(store.spool.list("in")) == sorted([first.result(), a.result(), b.result()])
+    assert not upload.exists()  # moved in
+    received = [e["item_id"] for e in events(store.audit.dir) if e["event"] == "item.received"]
+    assert sorted(received) == sorted([first.result(), a.result(), b.result()])
+
+
+def test_close_writes_what_is_queued_then_refuses(store: Store) -> None:
+    gate = threading.Event()
+    real = store.accept_many
+    store.intake = Intake(lambda arrivals: (gate.wait(5), real(arrivals, True))[1])
+    queued = [store.intake.submit(f"p{i}".encode(), None, Received("p", "test")) for i in range(5)]
+    closer = threading.Thread(target=store.intake.close)
+    closer.start()
+    gate.set()
+    closer.join(10)
+    assert not closer.is_alive()
+    assert sorted(store.spool.list("in")) == sorted(f.result(0) for f in queued)
+    with pytest.raises(RuntimeError, match="closed"):
+        store.intake.submit(b"late", None, Received("p", "test"))
+
+
+def test_a_bug_in_a_batch_answers_every_caller_with_an_error() -> None:
+    def broken(arrivals):  # type: ignore[no-untyped-def]
+        raise KeyError("bug")
+
+    intake = Intake(broken)
+    futs = [intake.submit(b"x", None, Received("p", "test")) for _ in range(3)]
+    for f in futs:
+        with pytest.raises(RuntimeError, match="not stored"):
+            f.result(5)
+    assert intake.submit(b"y", None, Received("p", "test")).exception(5) is not None  # the thread lives on
+    intake.close()
+
+
+def test_a_failed_round_fails_the_whole_batch_and_leaves_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise DiskFull(28, "no space left for the store: No space left on device", store.spool.root)
+
+    monkeypatch.setattr(store.spool.group_commit, "_flush", full)
+    results = store.accept_many([(b"a", None, Received("p", "test")), (b"b", None, Received("p", "test"))])
+    assert all(isinstance(r, DiskFull) for r in results) and results[0] is not results[1]
+    assert store.spool.list("in") == []
+    names = os.listdir(store.spool.dir("in"))
+    assert not [n for n in names if n.startswith(".tmp-")]
+    discarded = [e for e in events(store.audit.dir) if e["event"] == "item.discarded"]
+    assert len(discarded) == 2  # each lost arrival is on record as discarded
