@@ -19,10 +19,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from bench.scratch import Scratch
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench" / "out"
@@ -78,7 +79,6 @@ class Peer:
     proc: subprocess.Popen[bytes]
 
     def count(self) -> int: ...
-    def clear(self) -> None: ...
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -104,9 +104,6 @@ class Ours(Peer):
 
     def count(self) -> int:
         return len([n for n in os.listdir(self.spool / "in") if not n.endswith(".json") and not n.startswith(".")])
-
-    def clear(self) -> None:
-        pass  # items stay in the store; count() is compared before/after
 
 
 class OpenSSH(Peer):
@@ -143,10 +140,6 @@ class OpenSSH(Peer):
 
     def count(self) -> int:
         return len(os.listdir(self.updir))
-
-    def clear(self) -> None:
-        for n in os.listdir(self.updir):
-            os.unlink(self.updir / n)
 
 
 def _has_user(name: str) -> bool:
@@ -197,9 +190,16 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--connections", type=int, default=60)
     opts = ap.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="sftp-bench-", dir=OUT))
+    with Scratch("sftp") as scratch:  # nothing deleted until the run ends (see bench/scratch.py)
+        measure(opts, scratch.root)
+
+
+def measure(opts: argparse.Namespace, base: Path) -> None:
+    """Rounds are interleaved (each round: our store, our folder, OpenSSH), and uploads pile up in
+    their folders (counted before and after each burst): nothing is deleted while anything is measured."""
+    base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o755)
+    base.parent.chmod(0o755)
     key = base / "client"
     keygen(key)
     src = base / "src"
@@ -220,34 +220,37 @@ def main() -> None:
         Ours(base / "ours-folder", pub, "folder"),
         OpenSSH(base / "openssh", pub, free),
     ]
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, float]] = {p.name: {} for p in peers}
+    rates: dict[str, list[float]] = {p.name: [] for p in peers}
+    cpus: dict[str, list[float]] = {p.name: [] for p in peers}
+    known: dict[str, Path] = {}
     try:
         for peer in peers:
-            known = base / f"known-{peer.port}"
-            known.write_text(f"[127.0.0.1]:{peer.port} {peer.host_line}\n")
-            rates, cpus = [], []
-            for r in range(opts.rounds):
+            known[peer.name] = base / f"known-{peer.port}"
+            known[peer.name].write_text(f"[127.0.0.1]:{peer.port} {peer.host_line}\n")
+        for r in range(opts.rounds):
+            for peer in peers:
                 before, cpu0 = peer.count(), cpu_seconds(peer.pid)
-                wall = upload_burst(peer, key, known, names, opts.clients, src, f"r{r}")
-                cpus.append(cpu_seconds(peer.pid) - cpu0)
+                wall = upload_burst(peer, key, known[peer.name], names, opts.clients, src, f"r{r}")
+                cpus[peer.name].append(cpu_seconds(peer.pid) - cpu0)
                 got = peer.count() - before
                 assert got == opts.files, f"{peer.name}: {got} files arrived, expected {opts.files}"
-                rates.append(opts.files / wall)
-                peer.clear()
-                print(f"{peer.name}: round {r + 1}: {opts.files / wall:,.0f} files/s, server CPU {cpus[-1]:.2f} s")
-            res = {"files_s": statistics.median(rates), "burst_cpu": statistics.median(cpus)}
-            res["rates"] = rates  # type: ignore[assignment]
+                rates[peer.name].append(opts.files / wall)
+                print(f"{peer.name}: round {r + 1}: {opts.files / wall:,.0f} files/s, "
+                      f"server CPU {cpus[peer.name][-1]:.2f} s", flush=True)
+        for peer in peers:
+            res = results[peer.name]
+            res["files_s"], res["burst_cpu"] = statistics.median(rates[peer.name]), statistics.median(cpus[peer.name])
+            res["ratio"] = statistics.median(a / b for a, b in zip(rates[peer.name], rates[peers[-1].name], strict=True))
             for kex in (None, "curve25519-sha256"):
                 cpu0 = cpu_seconds(peer.pid)
-                wall = connections(peer, key, known, opts.connections, opts.clients, src, kex)
+                wall = connections(peer, key, known[peer.name], opts.connections, opts.clients, src, kex)
                 cpu = cpu_seconds(peer.pid) - cpu0
                 label = kex or "default"
                 res[f"conn_s_{label}"] = opts.connections / wall
                 res[f"conn_cpu_ms_{label}"] = 1000 * cpu / opts.connections
                 print(f"{peer.name}: {opts.connections} new connections ({label} kex, {opts.clients} parallel): "
                       f"{opts.connections / wall:.1f}/s, server CPU {1000 * cpu / opts.connections:.1f} ms each")
-                peer.clear()
-            results[peer.name] = res
     finally:
         for peer in peers:
             peer.stop()
@@ -264,12 +267,14 @@ def main() -> None:
                      for c, p in zip(cells, peers, strict=True)]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
-    row(f"uploads, files/s (median of {opts.rounds})", "files_s", ",.0f", True)
+    print("| uploads, files/s (median of " + str(opts.rounds) + "; ratio: median of per-round ratios) | "
+          + " | ".join(f"{results[p.name]['files_s']:,.0f}" + (f" ({results[p.name]['ratio']:.0%})" if p is not peers[-1]
+                                                                else "") for p in peers) + " |")
     row("server CPU per 1,000-file burst, s (sshd: session children not counted)", "burst_cpu", ".2f", False)
     for label in ("default", "curve25519-sha256"):
         row(f"new connections/s, client kex {label}", f"conn_s_{label}", ".1f", True)
         row(f"server CPU per connection, ms ({label})", f"conn_cpu_ms_{label}", ".1f", False)
-    shutil.rmtree(base, ignore_errors=True)
+    print("\nRounds: " + "; ".join(f"{p.name} " + " / ".join(f"{x:,.0f}" for x in rates[p.name]) for p in peers))
 
 
 if __name__ == "__main__":
