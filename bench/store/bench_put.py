@@ -8,8 +8,9 @@ Each round runs, one after the other on the same filesystem (under bench/out/sto
 * put/fsync:   Spool.put, payload + meta written (writeback started), renamed, then one durability
                round: fdatasync of both, fsync of the folder;
 * put/syncfs:  Spool.put, payload + meta written and renamed, then one syncfs;
-* put/auto:    Spool.put in the default mode (a two-file round is synced file by file, as put/fsync);
-* accept:      Store.accept (put/fsync + audit event, one durability round; index row, synchronous=NORMAL);
+* put/auto:    Spool.put in the default mode (a round of two files or more: one syncfs, as put/syncfs,
+               unless much else is dirty on the machine);
+* accept:      Store.accept (put + audit event, one durability round; index row, synchronous=NORMAL);
 * accept, later: the same with ``index_later=True`` (what SpoolInbox does: the index row is written by a
                background thread after the caller got its answer; the loop waits for it at the end);
 * accept x4:   the same from 4 threads at once, sharing durability rounds (group commit).
@@ -105,7 +106,7 @@ def bench_puts(rounds: int, items: int) -> None:
         "floor (write+fsync+rename)": floor_loop,
         "Spool.put, sync=fsync": spool_loop("fsync"),
         "Spool.put, sync=syncfs": spool_loop("syncfs"),
-        "Spool.put, sync=auto (default; per file below 4 files)": spool_loop("auto"),
+        "Spool.put, sync=auto (default: syncfs from 2 files)": spool_loop("auto"),
         "Store.accept (put+audit+index)": accept_loop,
         "Store.accept, index row after the answer (as transports do)": accept_later_loop,
         "Store.accept, 4 threads (group commit)": accept_threads(4),

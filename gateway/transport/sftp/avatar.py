@@ -15,7 +15,7 @@ from twisted.logger import ILogObserver, Logger, LogLevel
 from zope.interface import provider
 
 from gateway.store.fsio import fsync_dir
-from gateway.transport.inbox import Inbox, Received
+from gateway.transport.inbox import Inbox, Received, when_done
 from gateway.transport.sftp.config import InboxDoneMode, SFTPLimits, SFTPUserConfig
 
 log = structlog.get_logger()
@@ -78,6 +78,32 @@ class PartnerUser(ConchUser):
     def fsync_dir(self, path: str) -> None:
         fsync_dir(path)
 
+    def hand_off_later(self, real: str, virtual: str, name: str) -> defer.Deferred[str]:
+        """Give a complete upload to the gateway (on the reactor); fires with the spool item id once
+        it is durable. An inbox that can queue (the store's, see ``AsyncInbox``) takes it without a
+        thread; keeping a hard link in ``inbox/.done/`` (an fsync) or a blocking inbox uses one."""
+        submit = getattr(self.inbox, "submit_file", None)
+        if submit is None or self.config.inbox_done_mode is InboxDoneMode.KEEP:
+            return self.in_thread(lambda: self.hand_off(real, virtual, name))
+        size = os.stat(real).st_size
+        fut = submit(real, self._received(name, size))
+
+        def done(item_id: str) -> str:
+            self.state.remember(f"/inbox/{name}", {"size": size, "permissions": 0o100640})
+            self.log_event("sftp_upload_complete", path=virtual, name=name, bytes=size, item_id=item_id)
+            return item_id
+
+        return when_done(self.reactor, fut).addCallback(done)
+
+    def _received(self, name: str, size: int) -> Received:
+        return Received(
+            partner=self.config.partner,
+            transport="sftp",
+            message_id=f"{self.config.name}:/inbox/{name}",
+            filename=name,
+            extra={"user": self.config.name, "remote": self.remote, "size": size},
+        )
+
     def hand_off(self, real: str, virtual: str, name: str) -> str:
         """Give a complete upload to the gateway, which makes it durable (blocking; runs in a thread)."""
         size = os.stat(real).st_size
@@ -91,14 +117,7 @@ class PartnerUser(ConchUser):
             os.link(real, done)
             self.fsync_dir(done_dir)
         attrs = {"size": size, "permissions": 0o100640}
-        received = Received(
-            partner=self.config.partner,
-            transport="sftp",
-            message_id=f"{self.config.name}:/inbox/{name}",
-            filename=name,
-            extra={"user": self.config.name, "remote": self.remote, "size": size},
-        )
-        item_id = self.inbox.accept_file(real, received)
+        item_id = self.inbox.accept_file(real, self._received(name, size))
         self.reactor.callFromThread(self.state.remember, f"/inbox/{name}", attrs)
         self.log_event("sftp_upload_complete", path=virtual, name=name, bytes=size, item_id=item_id)
         return item_id

@@ -90,13 +90,10 @@ class UploadFile:
             self.avatar.log_event("sftp_upload_aborted", path=self.virtual, bytes=self.size)
             return None
 
-        def durable() -> str | None:
-            os.close(fd)
-            if self.final_name is None:
-                return None  # a temporary name: handed off (and made durable) when renamed to a final one
-            return self.avatar.hand_off(self.real, self.virtual, self.final_name)
-
-        return self.avatar.in_thread(durable).addCallback(lambda _id: None)
+        os.close(fd)
+        if self.final_name is None:
+            return None  # a temporary name: handed off (and made durable) when renamed to a final one
+        return self.avatar.hand_off_later(self.real, self.virtual, self.final_name).addCallback(lambda _id: None)
 
 
 @implementer(ISFTPFile)

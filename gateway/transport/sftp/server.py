@@ -142,7 +142,7 @@ class JailedSFTPServer:
             os.rename(src.real, dst.real)
             return None
         # Renaming a temporary upload to its final name completes it.
-        return self.avatar.in_thread(lambda: self.avatar.hand_off(src.real, dst.virtual, dst.parts[1]))
+        return self.avatar.hand_off_later(src.real, dst.virtual, dst.parts[1])
 
     def makeDirectory(self, path: bytes, attrs: dict[str, Any]) -> None:
         raise SFTPError(FX_PERMISSION_DENIED, "permission denied")
