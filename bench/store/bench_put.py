@@ -13,7 +13,9 @@ Each round runs, one after the other on the same filesystem (under bench/out/sto
 * accept:      Store.accept (put + audit event, one durability round; index row, synchronous=NORMAL);
 * accept, later: the same with ``index_later=True`` (what SpoolInbox does: the index row is written by a
                background thread after the caller got its answer; the loop waits for it at the end);
-* accept x4:   the same from 4 threads at once, sharing durability rounds (group commit).
+* accept x4:   the same from 4 threads at once, sharing durability rounds (group commit);
+* inbox x8:    SpoolInbox.accept from 8 threads, as transports store what they receive: the store's
+               intake thread writes whatever is queued as one batch (one audit lock hold, one round).
 
 Medians over the rounds are printed with each ratio to the floor of the same round.
 """
@@ -34,7 +36,7 @@ from pathlib import Path
 import structlog
 
 from bench.scratch import Scratch
-from gateway.store import Index, Spool, Store
+from gateway.store import Index, Spool, SpoolInbox, Store
 from gateway.transport.inbox import Received
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "store"
@@ -101,6 +103,30 @@ def accept_threads(threads: int) -> Callable[[Path, int], float]:
     return run
 
 
+def inbox_threads(threads: int) -> Callable[[Path, int], float]:
+    """What transports do: SpoolInbox.accept from many threads at once, written in batches by the
+    store's intake thread (gateway/store/intake.py)."""
+
+    def run(d: Path, n: int) -> float:
+        store = Store.open(str(d), str(d / "audit"), str(d / "index.sqlite"), node="bench")
+        inbox = SpoolInbox(store)
+        rec = Received("amazon-us", "as2", message_id="<bench@x>")
+
+        def one(_: int) -> None:
+            for _ in range(n // threads):
+                inbox.accept(PAYLOAD, rec)
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(one, range(threads)))
+        store.later.flush()
+        rate = (n // threads) * threads / (time.perf_counter() - t)
+        store.close()
+        return rate
+
+    return run
+
+
 def bench_puts(rounds: int, items: int) -> None:
     cases: dict[str, Callable[[Path, int], float]] = {
         "floor (write+fsync+rename)": floor_loop,
@@ -110,6 +136,7 @@ def bench_puts(rounds: int, items: int) -> None:
         "Store.accept (put+audit+index)": accept_loop,
         "Store.accept, index row after the answer (as transports do)": accept_later_loop,
         "Store.accept, 4 threads (group commit)": accept_threads(4),
+        "SpoolInbox.accept, 8 threads (as transports: the intake thread writes batches)": inbox_threads(8),
     }
     rates: dict[str, list[float]] = {k: [] for k in cases}
     ratios: dict[str, list[float]] = {k: [] for k in cases}
