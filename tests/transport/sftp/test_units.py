@@ -80,3 +80,20 @@ def test_host_key_is_created_once_and_kept(tmp_path: Path) -> None:
     assert info["created"] is False and info["fingerprint"] == fingerprint(first)
     openssh = subprocess.run(["ssh-keygen", "-l", "-f", str(path)], capture_output=True, text=True, check=True)
     assert info["fingerprint"] in openssh.stdout
+
+
+def test_conch_packet_chatter_is_dropped_and_its_warnings_kept() -> None:
+    from twisted.logger import LogLevel, globalLogPublisher
+
+    from gateway.transport.sftp.avatar import PartnerFileTransferServer
+
+    seen: list[dict] = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        log = PartnerFileTransferServer._log
+        log.info("dispatching: {packetType} requestId={reqId}", packetType="OPEN", reqId=b"1")
+        log.debug("debug chatter")
+        log.warn("Still have data in SETSTAT: {data!r}", data=b"x")
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    assert [e["log_level"] for e in seen] == [LogLevel.warn]
