@@ -279,6 +279,25 @@ def test_replayed_message_id_is_not_stored_again_and_gets_duplicate_warning(stat
     assert len(spool_items(root, "replay@peer")) == 1
 
 
+def test_a_replay_after_the_index_row_is_written_is_caught_from_the_index(station, tmp_path):
+    """The daemon knows arrivals whose index row is still queued (the replay test above); once the row
+    is written, the Message-ID is found in the index."""
+    import sqlite3
+
+    root, port, _ = station
+    headers, body, _ = _signed_encrypted(root, tmp_path, "late-replay@peer")
+    assert post(port, headers, body)[0] == 200
+    index = sqlite3.connect(f"file:{root / 'spool' / 'index.sqlite'}?mode=ro", uri=True)
+    deadline = time.monotonic() + 10
+    while not index.execute("SELECT 1 FROM messages WHERE message_id LIKE '%late-replay@peer%'").fetchone():
+        assert time.monotonic() < deadline, "the arrival's index row was not written"
+        time.sleep(0.05)
+    index.close()
+    again = post(port, headers, body)
+    assert _mdn_fields(root, tmp_path, again[1], again[2])["disposition"].endswith("duplicate-document")
+    assert len(spool_items(root, "late-replay@peer")) == 1
+
+
 def test_body_over_1mib_is_received_from_its_file(station, tmp_path):
     """A body over 1 MiB streams to spool/tmp and the codec worker reads it from there a chunk at a
     time: same MDN and MIC as a small one, the payload stored whole, a replay and a tampered copy
