@@ -91,11 +91,9 @@ def receive_job(
     mdn_h = mdn_b = None
     if result.mdn.wanted:
         mdn_h, mdn_b = codec.build_mdn(result)
+    # the caller has both profiles already: they (our private key among them) do not travel back
+    result = replace(result, local=None, partner=None)
     return Received(result, path, mdn_h, mdn_b, parsed - started, time.perf_counter() - parsed)
-
-
-def mdn_job(codec_name: str, result: InboundResult) -> tuple[dict[str, str], bytes]:
-    return get_codec(codec_name).build_mdn(result)
 
 
 def build_job(

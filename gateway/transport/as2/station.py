@@ -190,7 +190,7 @@ class Station:
                 _unlink(got.payload_path)  # moved into the spool unless refused or failed
             if not duplicate:
                 self.inflight.discard(key)
-        self._respond(request, gone, result, got)
+        self._respond(request, gone, partner, result, got)
         t4 = time.perf_counter()
         outcome = "ok" if result.ok and not result.warning else (result.warning or result.error or "error")
         metrics.inc("acorn_as2_received_total", outcome=outcome)
@@ -239,11 +239,13 @@ class Station:
         assert result.payload is not None
         return self.inbox.submit(result.payload, arrival)
 
-    def _respond(self, request: Any, gone: list[bool], result: InboundResult, got: Received) -> None:
+    def _respond(
+        self, request: Any, gone: list[bool], partner: As2Partner, result: InboundResult, got: Received
+    ) -> None:
         if got.mdn_headers is None or got.mdn_body is None:
             return _answer(request, gone, 200, "received" if result.ok else f"not processed: {result.error}")
         if result.mdn.url:
-            defer.Deferred.fromCoroutine(self._queue_mdn(result, got.mdn_headers, got.mdn_body)).addErrback(
+            defer.Deferred.fromCoroutine(self._queue_mdn(partner, result, got.mdn_headers, got.mdn_body)).addErrback(
                 lambda f: log.error(
                     "as2_async_mdn_not_queued", message_id=result.message_id, error=str(f.value)
                 )
@@ -251,12 +253,14 @@ class Station:
             return _answer(request, gone, 200, f"received; the MDN will be posted to {result.mdn.url}")
         return _answer(request, gone, 200, "", got.mdn_headers, got.mdn_body)
 
-    async def _queue_mdn(self, result: InboundResult, headers: dict[str, str], body: bytes) -> None:
+    async def _queue_mdn(
+        self, partner: As2Partner, result: InboundResult, headers: dict[str, str], body: bytes
+    ) -> None:
         item = json.dumps(
             {"url": result.mdn.url, "headers": headers, "body": body.decode("latin-1")}
         ).encode()
         meta = {
-            "partner": result.partner and self.directory.partners[result.partner.as2_id].id,
+            "partner": partner.id,
             "message_id": result.message_id,
             "content_type": headers.get("Content-Type", ""),
         }
