@@ -225,16 +225,20 @@ class Store(EventWriter):
         each arrival's item id, or the exception that kept it out (nothing of it stays behind then)."""
         out: list[str | Exception | None] = [None] * len(arrivals)
         staged: list[tuple[int, Staged]] = []
-        for i, (payload, path, received) in enumerate(arrivals):
-            try:
-                meta = self._received_meta(received)
-                if path is None:
-                    assert payload is not None
-                    staged.append((i, self.spool.stage_put("in", payload, meta)))
-                else:
-                    staged.append((i, self.spool.stage_put_file("in", path, meta)))
-            except Exception as exc:
-                out[i] = exc
+        try:
+            for i, (payload, path, received) in enumerate(arrivals):
+                try:
+                    meta = self._received_meta(received)
+                    if path is None:
+                        assert payload is not None
+                        staged.append((i, self.spool.stage_put("in", payload, meta)))
+                    else:
+                        staged.append((i, self.spool.stage_put_file("in", path, meta)))
+                except Exception as exc:
+                    out[i] = exc
+        except BaseException:  # interrupted: what was staged goes
+            self.spool.abort_many([st for _, st in staged])
+            raise
         if staged:
             self._commit_arrivals(staged, out, index_later)
         return [r if r is not None else RuntimeError("arrival not handled") for r in out]
