@@ -7,7 +7,8 @@ on any failure, and then the transport must answer with an error.
 
 ``accept`` blocks (fsync) and may be called from any thread but the reactor's. Protocol code on the
 reactor uses ``submit``/``submit_file`` of an :class:`AsyncInbox` instead and waits on the future
-(:func:`when_done` turns it into a Deferred).
+(``gateway.transport.futures.when_done`` turns it into a Deferred). This module stays free of Twisted:
+the store imports it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-from twisted.internet import defer
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +51,3 @@ class AsyncInbox(Inbox, Protocol):
         """:meth:`submit` for the file at ``path`` (see :meth:`Inbox.accept_file`)."""
         ...
 
-
-def when_done(reactor: Any, fut: Future[str]) -> defer.Deferred[str]:
-    """A Deferred that fires on the reactor thread with ``fut``'s result (or its error)."""
-    d: defer.Deferred[str] = defer.Deferred()
-
-    def fire(f: Future[str]) -> None:
-        exc = f.exception()
-        if exc is not None:
-            d.errback(exc)
-        else:
-            d.callback(f.result())
-
-    fut.add_done_callback(lambda f: reactor.callFromThread(fire, f))
-    return d

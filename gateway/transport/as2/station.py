@@ -27,7 +27,8 @@ from gateway.transport.as2 import as2headers
 from gateway.transport.as2.codec import InboundResult
 from gateway.transport.as2.directory import As2Partner, Directory
 from gateway.transport.as2.pool import CodecPool, Received, receive_job
-from gateway.transport.inbox import AsyncInbox, when_done
+from gateway.transport.futures import when_done
+from gateway.transport.inbox import AsyncInbox
 from gateway.transport.inbox import Received as Arrival
 
 log = structlog.get_logger(__name__)

@@ -14,7 +14,8 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from gateway.store.fsio import fsync_dir
-from gateway.transport.inbox import Inbox, Received, when_done
+from gateway.transport.futures import when_done
+from gateway.transport.inbox import Inbox, Received
 from gateway.transport.sftp.config import InboxDoneMode, SFTPLimits, SFTPUserConfig
 
 log = structlog.get_logger()
