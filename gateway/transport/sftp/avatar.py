@@ -85,28 +85,17 @@ class PartnerUser(ConchUser):
         thread; keeping a hard link in ``inbox/.done/`` (an fsync) or a blocking inbox uses one."""
         submit = getattr(self.inbox, "submit_file", None)
         if submit is None or self.config.inbox_done_mode is InboxDoneMode.KEEP:
-            return self.in_thread(lambda: self.hand_off(real, virtual, name))
-        size = os.stat(real).st_size
-        fut = submit(real, self._received(name, size))
+            stored = self.in_thread(lambda: self._hand_off_blocking(real, name))
+        else:
+            size = os.stat(real).st_size
+            stored = when_done(self.reactor, submit(real, self._received(name, size))).addCallback(
+                lambda item_id: (item_id, size)
+            )
+        return stored.addCallback(lambda got: self._handed_off(virtual, name, *got))
 
-        def done(item_id: str) -> str:
-            self.state.remember(f"/inbox/{name}", {"size": size, "permissions": 0o100640})
-            self.log_event("sftp_upload_complete", path=virtual, name=name, bytes=size, item_id=item_id)
-            return item_id
-
-        return when_done(self.reactor, fut).addCallback(done)
-
-    def _received(self, name: str, size: int) -> Received:
-        return Received(
-            partner=self.config.partner,
-            transport="sftp",
-            message_id=f"{self.config.name}:/inbox/{name}",
-            filename=name,
-            extra={"user": self.config.name, "remote": self.remote, "size": size},
-        )
-
-    def hand_off(self, real: str, virtual: str, name: str) -> str:
-        """Give a complete upload to the gateway, which makes it durable (blocking; runs in a thread)."""
+    def _hand_off_blocking(self, real: str, name: str) -> tuple[str, int]:
+        """The hand-off in a thread: keep the hard link in ``inbox/.done/`` if so configured, then wait
+        for the inbox to make the upload durable. Returns its item id and size."""
         size = os.stat(real).st_size
         if self.config.inbox_done_mode is InboxDoneMode.KEEP:
             done_dir = os.path.join(self.root, "inbox", ".done")
@@ -117,11 +106,21 @@ class PartnerUser(ConchUser):
                 pass
             os.link(real, done)
             self.fsync_dir(done_dir)
-        attrs = {"size": size, "permissions": 0o100640}
-        item_id = self.inbox.accept_file(real, self._received(name, size))
-        self.reactor.callFromThread(self.state.remember, f"/inbox/{name}", attrs)
+        return self.inbox.accept_file(real, self._received(name, size)), size
+
+    def _handed_off(self, virtual: str, name: str, item_id: str, size: int) -> str:
+        self.state.remember(f"/inbox/{name}", {"size": size, "permissions": 0o100640})
         self.log_event("sftp_upload_complete", path=virtual, name=name, bytes=size, item_id=item_id)
         return item_id
+
+    def _received(self, name: str, size: int) -> Received:
+        return Received(
+            partner=self.config.partner,
+            transport="sftp",
+            message_id=f"{self.config.name}:/inbox/{name}",
+            filename=name,
+            extra={"user": self.config.name, "remote": self.remote, "size": size},
+        )
 
 
 class SFTPOnlySession(session.SSHSession):
