@@ -296,14 +296,7 @@ class Spool:
         """Make a staged item durable (plus the ``extra`` open files, e.g. an audit line), sharing one
         durability round with every other thread committing at the same time. On failure the item is
         removed and the error raised."""
-        try:
-            self._commit.sync({**staged.files, **(extra or {})}, staged.dirs)
-        except BaseException:
-            staged.abort()
-            raise
-        finally:
-            staged.close()
-            self._hidden.discard(staged.item_id)
+        self.commit_many([staged], extra)
 
     def commit_many(self, staged: builtins.list[Staged], extra: dict[str, int] | None = None) -> None:
         """:meth:`commit` for several staged items in one round. On failure every one of them is
