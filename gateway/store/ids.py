@@ -19,6 +19,14 @@ _lock = threading.Lock()
 _last_us = 0
 _token = ""
 _token_pid = -1
+_stamp_s, _stamp = -1, ""  # the last second formatted, and its text (strftime is most of an id's cost)
+
+
+def _second(s: int) -> str:
+    global _stamp_s, _stamp
+    if s != _stamp_s:
+        _stamp_s, _stamp = s, datetime.fromtimestamp(s, UTC).strftime("%Y%m%dT%H%M%S")
+    return _stamp
 
 
 def new_id() -> str:
@@ -30,7 +38,7 @@ def new_id() -> str:
         _last_us = max(now_us, _last_us + 1)
         us = _last_us
         token = _token
-    stamp = datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y%m%dT%H%M%S")
+        stamp = _second(us // 1_000_000)
     return f"{stamp}{us % 1_000_000:06d}Z-{token}"
 
 
