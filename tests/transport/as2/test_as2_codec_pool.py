@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
+import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
 from gateway.transport.as2.codec import DEFAULT_MAX_SIZE
 from gateway.transport.as2.native import NativeCodec
-from gateway.transport.as2.pool import CodecPool, check_mdn_job, receive_job
+from gateway.transport.as2.pool import CodecPool, WorkerLost, check_mdn_job, receive_job
 
 from .conftest import Party, identity, profile
 
@@ -51,3 +56,50 @@ async def test_receive_in_pool_while_reactor_ticks(us: Party, them: Party) -> No
         loop.stop()
         await pool.stop()
     assert len(ticks) > 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_job_error_comes_back_and_a_killed_worker_is_replaced() -> None:
+    """A job's exception reaches its caller; a worker killed while it holds a job fails that job
+    (WorkerLost) and is replaced, and the pool goes on answering."""
+    pool = CodecPool(reactor, workers=2)
+    pool.start()
+    try:
+        with pytest.raises(ValueError, match="invalid literal"):
+            await pool.run(int, "not a number")
+        assert await pool.run(int, "42") == 42
+        slow = pool.run(time.sleep, 30)  # goes to the idle worker with no job
+        holder = next(w for w in pool._procs if w.pending)
+        os.kill(holder.proc.pid, signal.SIGKILL)
+        with pytest.raises(WorkerLost):
+            await slow
+        for _ in range(100):  # the replacement is spawned once the loss is seen
+            if len(pool._procs) == 2:
+                break
+            await task.deferLater(reactor, 0.05, lambda: None)
+        assert len(pool._procs) == 2 and holder not in pool._procs
+        assert [await pool.run(abs, -i) for i in range(6)] == list(range(6))
+    finally:
+        await pool.stop()
+    assert pool._procs == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_profiles_travel_once_per_worker(us: Party, them: Party) -> None:
+    """The profiles of a job are sent to each worker once; later jobs name them by number."""
+    pool = CodecPool(reactor, workers=1)
+    pool.start()
+    ours, theirs = identity(us, "ACMEVENDOR"), profile(them, "PARTNER")
+    try:
+        out = NativeCodec().build_message(b"ISA*1~", sender=identity(them, "PARTNER"), receiver=profile(us, "ACMEVENDOR"))
+        w = pool._procs[0]
+        assert w.sent == set()
+        got = await pool.run(receive_job, "native", out.headers, out.body, ours, theirs, False, None,
+                             DEFAULT_MAX_SIZE)
+        assert len(w.sent) == 2  # both profiles went with the first job
+        assert pool._defs_for(w, (ours, theirs)) == b""  # and need not go again
+        again = await pool.run(receive_job, "native", out.headers, out.body, ours, theirs, False, None,
+                               DEFAULT_MAX_SIZE)
+        assert got.result.ok and again.result.ok and again.result.payload == b"ISA*1~"
+    finally:
+        await pool.stop()
