@@ -29,6 +29,7 @@ from gateway.config import GatewayConfig
 from gateway.pipeline.service import count, log_hold
 from gateway.service import logging as gwlog
 from gateway.service import metrics
+from gateway.service.notify import child_env
 
 log = structlog.get_logger(__name__)
 RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
@@ -96,8 +97,7 @@ class ProcessPipelineService(service.Service):
         proto = _WorkerProtocol(self)
         args = [sys.executable, "-m", "gateway.pipeline.worker", "--config", str(self.config.file),
                 "--log-format", gwlog.CURRENT["format"], "--parent", str(os.getpid())]
-        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
-        transport = self.reactor.spawnProcess(proto, sys.executable, args, env=env,
+        transport = self.reactor.spawnProcess(proto, sys.executable, args, env=child_env(),
                                               childFDs={0: "w", 1: 1, 2: 2, 3: "r"})
         self._worker, self._wants, self._token, self._idle_told = proto, 0, None, False
         self._handed.clear()

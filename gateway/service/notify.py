@@ -19,6 +19,15 @@ from twisted.internet.interfaces import IReactorTime
 log = structlog.get_logger(__name__)
 
 
+NOTIFY_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment without systemd's notify variables, for the processes it spawns:
+    only the daemon itself speaks for the unit (READY, WATCHDOG)."""
+    return {k: v for k, v in os.environ.items() if k not in NOTIFY_VARS}
+
+
 def sd_notify(*lines: str) -> bool:
     addr = os.environ.get("NOTIFY_SOCKET")
     if not addr:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import structlog
 from twisted.internet import defer, protocol, threads
 
+from gateway.service.notify import child_env
 from gateway.transport.as2.codec import InboundResult, MdnResult, OutboundMessage, get_codec
 from gateway.transport.as2.profiles import LocalIdentity, PartnerProfile
 
@@ -271,7 +272,7 @@ class CodecPool:
             w,
             sys.executable,
             [sys.executable, "-c", "from gateway.transport.as2.pool import _worker_main; _worker_main()"],
-            env=os.environ.copy(),
+            env=child_env(),
             childFDs={JOB_FD: "w", 1: 1, 2: 2, RESULT_FD: "r"},
         )
         self._procs.append(w)
