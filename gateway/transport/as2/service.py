@@ -149,6 +149,22 @@ def workers(config: GatewayConfig) -> int:
     return config.as2_workers or (os.cpu_count() or 1)
 
 
+def clear_leftovers(tmp_dir: str) -> int:
+    """Remove the request bodies and payloads a stopped daemon left in ``tmp_dir`` (their messages got
+    no positive MDN, so the partners resend them); return how many. Called before the listener starts."""
+    gone = 0
+    for name in os.listdir(tmp_dir):
+        if name.startswith(("as2-body-", "as2-payload-")):
+            try:
+                os.unlink(os.path.join(tmp_dir, name))
+                gone += 1
+            except FileNotFoundError:
+                pass
+    if gone:
+        log.info("as2_leftovers_removed", folder=tmp_dir, files=gone)
+    return gone
+
+
 def install(gw: Any, store: Any, inbox: Any) -> As2Sender | None:
     """Add the AS2 services to the daemon ``gw``; None when there is nothing to do (no partner, no key)."""
     config: GatewayConfig = gw.config
@@ -163,6 +179,7 @@ def install(gw: Any, store: Any, inbox: Any) -> As2Sender | None:
     PoolService(pool).setServiceParent(gw)
     tmp_dir = str(config.paths.spool / "tmp" / "as2")
     os.makedirs(tmp_dir, exist_ok=True)
+    clear_leftovers(tmp_dir)
     station = Station(
         gw.reactor, pool, directory, store, inbox, tmp_dir, config.as2_body_max * 8, queued=gw.delivery.kick
     )
