@@ -138,7 +138,7 @@ class Gatewayd:
         return [json.loads(x) for x in self.log_path.read_text().splitlines() if x.startswith("{")]
 
     def pids(self) -> list[int]:
-        """The daemon and every process below it (the codec workers are the forkserver's children)."""
+        """The daemon and every process below it (its codec workers and pipeline worker)."""
         out, todo = [], [self.proc.pid]
         while todo:
             pid = todo.pop()
@@ -211,19 +211,18 @@ def run_ours(codec: str, messages: int, inflight: int, size: int,
 
 
 def _role(pid: int, daemon: int) -> str:
-    """daemon, forkserver (its child), codec worker (the forkserver's children), resource tracker."""
+    """daemon, codec worker, pipeline worker (the daemon's children), or what else runs below it."""
     if pid == daemon:
         return "daemon"
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except OSError:
         return "gone"
-    if "resource_tracker" in cmd:
-        return "resource tracker"
-    if ppid == daemon:
-        return "forkserver" if "forkserver" in cmd else "child"
-    return "codec worker"
+    if "_worker_main" in cmd:
+        return "codec worker"
+    if "gateway.pipeline" in cmd:
+        return "pipeline worker"
+    return "child"
 
 
 def _stored(root: Path, msg_id: str) -> tuple[int, str] | None:
