@@ -1,7 +1,9 @@
 """The durable spool: one folder per state, one item per payload file plus ``<id>.meta.json``.
 
-An item is in the state whose folder holds its payload file. Writes go to ``.tmp-*`` files in the
-target folder first and become visible by rename; ``put`` and ``move`` return only once the result is
+An item is in the state whose folder holds its payload file. A new item's files are written unnamed
+in the target folder (``O_TMPFILE``) and linked in under their names once complete, where the
+filesystem allows it; other writes (and new items elsewhere) go to ``.tmp-*`` files in the target folder
+first and become visible by rename. ``put`` and ``move`` return only once the result is
 durable (see :mod:`gateway.store.fsio` for the two sync modes). Crash recovery lives in
 :mod:`gateway.store.recovery`.
 """
@@ -120,6 +122,7 @@ class Spool:
         os.makedirs(self._spare_dir, exist_ok=True)
         self._spares: builtins.list[str] = sorted(os.listdir(self._spare_dir))[:SPARE_MAX]
         os.makedirs(self.root, exist_ok=True)
+        self._unnamed = fsio.unnamed_works(self.root)  # new items written unnamed, then linked in
         for state in BASE_STATES:
             os.makedirs(self.dir(state), exist_ok=True)
         self._commit = GroupCommit(sync, self.root)
@@ -180,6 +183,27 @@ class Spool:
             return fsio.rewrite(path, data)
         return fsio.create(path, data)
 
+    def _place(self, tmp: str, final: str, data: bytes) -> int:
+        """Write a new file holding ``data`` at ``final`` (which must not exist) and return its open
+        descriptor (not synced): a spare inode if there is one (see :meth:`_new_file`), else an unnamed
+        file linked in once written, else ``tmp`` renamed."""
+        if self._unnamed and not self._spares:
+            fd = fsio.create_unnamed(os.path.dirname(final), data)
+            try:
+                fsio.link(fd, final)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        fd = self._new_file(tmp, data)
+        try:
+            os.rename(tmp, final)
+        except BaseException:
+            os.close(fd)
+            fsio._unlink_quiet(tmp)
+            raise
+        return fd
+
     def _retire(self, path: str) -> None:
         """Put a meta file that is no longer needed into ``.spare/`` for :meth:`_new_file` (or delete it
         once enough are spare)."""
@@ -232,15 +256,21 @@ class Spool:
         final = os.path.join(d, item_id)
         staged = Staged(item_id, full, {}, [d], [tmp_payload, tmp_meta, final, final + META_SUFFIX])
         try:
-            fd_payload = fsio.create(tmp_payload, payload)
+            if self._unnamed:
+                fd_payload = fsio.create_unnamed(d, payload)
+            else:
+                fd_payload = fsio.create(tmp_payload, payload)
             staged.files[final] = fd_payload
-            fd_meta = self._new_file(tmp_meta, encode_meta(full))
+            # the meta is in place first: the payload's arrival commits the item
+            fd_meta = self._place(tmp_meta, final + META_SUFFIX, encode_meta(full))
             staged.files[final + META_SUFFIX] = fd_meta
             if self.sync == "fsync" and head_start:  # ("auto" syncs a round of 2+ files with syncfs)
                 fsio.start_writeback(fd_payload)
                 fsio.start_writeback(fd_meta)
-            os.rename(tmp_meta, final + META_SUFFIX)  # meta first: the payload's arrival commits
-            os.rename(tmp_payload, final)
+            if self._unnamed:
+                fsio.link(fd_payload, final)
+            else:
+                os.rename(tmp_payload, final)
             self._saw(item_id, state)
         except BaseException:
             staged.abort()  # a put that fails leaves nothing behind
@@ -264,13 +294,12 @@ class Spool:
                 digest.update(chunk)
                 size += len(chunk)
             staged.meta = full = self._new_meta(item_id, state, meta, size, digest.hexdigest())
-            fd_meta = self._new_file(tmp_meta, encode_meta(full))
+            fd_meta = self._place(tmp_meta, final + META_SUFFIX, encode_meta(full))
             staged.files[final + META_SUFFIX] = fd_meta
+            staged.cleanup.append(final + META_SUFFIX)
             if self.sync == "fsync":
                 fsio.start_writeback(fd_src)
                 fsio.start_writeback(fd_meta)
-            os.rename(tmp_meta, final + META_SUFFIX)
-            staged.cleanup.append(final + META_SUFFIX)
             try:
                 os.rename(src, final)
             except OSError as exc:

@@ -11,9 +11,34 @@ from gateway.store import ItemNotFound, Spool, fsio
 from gateway.store.ids import id_time, is_id, new_id
 
 
-@pytest.fixture(params=["auto", "fsync", "syncfs"])
-def spool(request: pytest.FixtureRequest, tmp_path: Path) -> Spool:
-    return Spool(str(tmp_path / "spool"), sync=request.param)
+@pytest.fixture(params=["auto", "fsync", "syncfs", "auto, named temp files"])
+def spool(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Spool:
+    """A spool in each sync mode; the last one writes new items through named ``.tmp-`` files and
+    renames, as on a filesystem without ``O_TMPFILE`` (the others write them unnamed where they can)."""
+    mode, _, how = request.param.partition(", ")
+    if how:
+        monkeypatch.setattr(fsio, "unnamed_works", lambda folder: False)
+    return Spool(str(tmp_path / "spool"), sync=mode)
+
+
+def test_unnamed_files_get_their_name_only_when_linked_and_never_replace_one(tmp_path: Path) -> None:
+    folder = str(tmp_path)
+    if not fsio.unnamed_works(folder):
+        pytest.skip("no O_TMPFILE + linkat(AT_EMPTY_PATH) on this filesystem or kernel")
+    assert os.listdir(folder) == []  # the probe is gone
+    fd = fsio.create_unnamed(folder, b"abc")
+    other = fsio.create_unnamed(folder, b"xyz")
+    try:
+        assert os.listdir(folder) == []
+        fsio.link(fd, str(tmp_path / "a"))
+        assert (tmp_path / "a").read_bytes() == b"abc"
+        with pytest.raises(FileExistsError):
+            fsio.link(other, str(tmp_path / "a"))
+        assert (tmp_path / "a").read_bytes() == b"abc"
+    finally:
+        os.close(fd)
+        os.close(other)
+    assert os.listdir(folder) == ["a"]  # the unlinked one is gone with its descriptor
 
 
 def test_ids_sort_by_time_and_never_repeat() -> None:
