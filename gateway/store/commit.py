@@ -40,6 +40,7 @@ class GroupCommit:
         self._busy = False
         self._fs_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._root_dev = os.fstat(self._fs_fd).st_dev
+        self._devices: dict[str, int] = {}  # folder -> its filesystem (st_dev), asked once per folder
         self.rounds = 0  # rounds run (for tests and benchmarks)
         self.requests = 0
 
@@ -107,13 +108,28 @@ class GroupCommit:
                 os.close(self._fs_fd)
                 self._fs_fd = -1
 
+    def _device(self, path: str, fd: int) -> int:
+        """The filesystem holding the file ``fd`` named ``path``: that of its folder (a file cannot be on
+        another filesystem than the folder that names it), looked up once per folder."""
+        folder = os.path.dirname(path)
+        dev = self._devices.get(folder)
+        if dev is None:
+            try:
+                dev = os.stat(folder).st_dev
+            except OSError:  # the folder went away meanwhile: ask the file itself
+                return os.fstat(fd).st_dev
+            if len(self._devices) > 4096:
+                self._devices.clear()
+            self._devices[folder] = dev
+        return dev
+
     def _flush(self, rnd: _Round) -> None:
         if self.mode == "syncfs" or (
             self.mode == "auto" and len(rnd.files) >= fsio.SYNCFS_FROM and not fsio.much_dirty()
         ):
             fsio.syncfs(self.root, self._fs_fd if self._fs_fd >= 0 else None)
-            for fd in rnd.files.values():  # files on another filesystem (an audit folder elsewhere)
-                if os.fstat(fd).st_dev != self._root_dev:
+            for path, fd in rnd.files.items():  # files on another filesystem (an audit folder elsewhere)
+                if self._device(path, fd) != self._root_dev:
                     os.fdatasync(fd)
             return
         for fd in rnd.files.values():

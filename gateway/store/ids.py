@@ -17,9 +17,18 @@ ID_RE = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{10}$")
 
 _lock = threading.Lock()
 _last_us = 0
-_token = ""
-_token_pid = -1
+_token = os.urandom(5).hex()
 _stamp_s, _stamp = -1, ""  # the last second formatted, and its text (strftime is most of an id's cost)
+
+
+def _forked() -> None:
+    """A forked child gets a token of its own and has issued nothing yet."""
+    global _lock, _last_us, _token
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    _last_us, _token = 0, os.urandom(5).hex()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _second(s: int) -> str:
@@ -30,10 +39,8 @@ def _second(s: int) -> str:
 
 
 def new_id() -> str:
-    global _last_us, _token, _token_pid
+    global _last_us
     with _lock:
-        if _token_pid != os.getpid():  # a fork gets its own token
-            _token, _token_pid = os.urandom(5).hex(), os.getpid()
         now_us = time.time_ns() // 1000
         _last_us = max(now_us, _last_us + 1)
         us = _last_us
@@ -44,17 +51,13 @@ def new_id() -> str:
 
 def process_token() -> str:
     """The random part of every id this process makes (``new_id``)."""
-    global _token, _token_pid
-    with _lock:
-        if _token_pid != os.getpid():
-            _token, _token_pid = os.urandom(5).hex(), os.getpid()
-        return _token
+    return _token
 
 
 def last_issued() -> str:
     """The newest id this process has made (``""`` before the first); every id made later sorts after it."""
     with _lock:
-        if not _last_us or _token_pid != os.getpid():
+        if not _last_us:
             return ""
         us = _last_us
     stamp = datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y%m%dT%H%M%S")

@@ -218,3 +218,20 @@ def test_rejoin_work_mends_claims_cut_short_between_their_renames(spool: Spool) 
     assert spool.item(claimed).state == "in" and spool.get(claimed)[1]["state"] == "in"
     assert not os.path.exists(os.path.join(spool.dir("work"), claimed + ".meta.json"))
     assert spool.item(whole).state == "work" and spool.list("work") == [whole]
+
+
+def test_a_forked_child_gets_its_own_id_token_and_has_issued_nothing() -> None:
+    from gateway.store import ids
+
+    parent_id, parent_token = new_id(), ids.process_token()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running any test machinery
+        os.write(w, f"{ids.last_issued()}|{ids.process_token()}|{new_id()}".encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    last, token, child_id = os.read(r, 200).decode().split("|")
+    os.close(r)
+    assert last == "" and token != parent_token and child_id.endswith("-" + token)
+    assert parent_id.endswith("-" + parent_token) and ids.last_issued() >= parent_id
