@@ -1,58 +1,98 @@
-"""What the two-file item layout costs on this disk, with plain system calls (no spool code).
+"""What the two-file item layout costs on this disk, with plain system calls next to ``Spool.put``.
 
     .venv/bin/python -m bench.store.probe_layout [--rounds 5] [--items 300]
 
-Per item, in one folder under bench/out/store-probe/: create a temp file, write, rename to its final name;
-then make it durable. Cases:
+Each case writes ``--items`` 2 KB items, each in a fresh folder (under bench/out/store-probe/, nothing
+deleted until the run ends, see bench/scratch.py); the cases alternate within each round:
 
-* 1 file:  a 2 KB file, fdatasync, fsync the folder;
-* 2 files: the 2 KB file and a 280-byte meta file, fdatasync of the first only, fsync the folder
-           (on ext4 that commit carries both: the least a two-file item can cost);
-* 2 files, each synced: fdatasync of both, fsync the folder (what the spool's fsync mode does).
+* floor:     one file: create a temp file, write, fsync, rename (the store benchmark's floor);
+* named:     payload + 370-byte meta in a subfolder (as the spool's ``in/``): named temp files, both
+             renamed, one ``syncfs`` (the least a durable two-file item costs that way);
+* unnamed:   the same with unnamed files (``O_TMPFILE``) given their names by ``linkat``;
+* spool:     ``Spool.put`` in the default sync mode (unnamed files where the filesystem allows);
+* spool, named: ``Spool.put`` made to use named temp files and renames.
 
-Medians over the rounds; the cases alternate within each round.
+Medians over the rounds, and each case's rate as a share of the floor's in the same round.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
-import shutil
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[2] / "bench" / "out" / "store-probe"
+from bench.scratch import Scratch
+from gateway.store import Spool
+
+OUT = Path(__file__).resolve().parents[1] / "out"
 PAYLOAD = os.urandom(2048)
-META = b'{"partner":"amazon-us","transport":"as2"}' * 7
+META = b'{"partner":"amazon-us","transport":"as2"}' * 9  # about the size of a spool meta file
+_libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, AT_EMPTY_PATH = -100, 0x1000
 
 
-def _fsync_dir(d: str) -> None:
-    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-    try:
+def _check(rc: int) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def floor(d: str, n: int) -> None:
+    for i in range(n):
+        fd = os.open(f"{d}/.tmp-{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        os.write(fd, PAYLOAD)
         os.fsync(fd)
-    finally:
+        os.rename(f"{d}/.tmp-{i}", f"{d}/{i}")
         os.close(fd)
 
 
-def case(files: int, sync_all: bool) -> Callable[[str, int], float]:
-    def run(d: str, n: int) -> float:
-        t = time.perf_counter()
-        for i in range(n):
-            fds = []
-            for j in range(files):
-                tmp = f"{d}/.tmp-{i}-{j}"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-                os.write(fd, PAYLOAD if j == 0 else META)
-                fds.append(fd)
-                os.rename(tmp, f"{d}/{i}-{j}")
-            for fd in fds if sync_all else fds[:1]:
-                os.fdatasync(fd)
-            _fsync_dir(d)
-            for fd in fds:
-                os.close(fd)
-        return n / (time.perf_counter() - t)
+def named(d: str, n: int) -> None:
+    d = f"{d}/in"
+    os.mkdir(d)
+    root = os.open(d, os.O_RDONLY)
+    for i in range(n):
+        a = os.open(f"{d}/.tmp-{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        os.write(a, PAYLOAD)
+        b = os.open(f"{d}/.tmp-{i}.m", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        os.write(b, META)
+        os.rename(f"{d}/.tmp-{i}.m", f"{d}/{i}.meta.json")
+        os.rename(f"{d}/.tmp-{i}", f"{d}/{i}")
+        _check(_libc.syncfs(root))
+        os.close(a)
+        os.close(b)
+    os.close(root)
+
+
+def unnamed(d: str, n: int) -> None:
+    d = f"{d}/in"
+    os.mkdir(d)
+    root = os.open(d, os.O_RDONLY)
+    flags = os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC
+    for i in range(n):
+        a = os.open(d, flags, 0o640)
+        os.write(a, PAYLOAD)
+        b = os.open(d, flags, 0o640)
+        os.write(b, META)
+        _check(_libc.linkat(b, b"", AT_FDCWD, f"{d}/{i}.meta.json".encode(), AT_EMPTY_PATH))
+        _check(_libc.linkat(a, b"", AT_FDCWD, f"{d}/{i}".encode(), AT_EMPTY_PATH))
+        _check(_libc.syncfs(root))
+        os.close(a)
+        os.close(b)
+    os.close(root)
+
+
+def spool(unnamed_files: bool) -> Callable[[str, int], None]:
+    def run(d: str, n: int) -> None:
+        sp = Spool(d, sync="auto")
+        sp._unnamed = sp._unnamed and unnamed_files
+        meta = {"partner": "amazon-us", "transport": "as2", "message_id": "<m@x>", "filename": "po.x12"}
+        for _ in range(n):
+            sp.put("in", PAYLOAD, meta)
+        sp.close()
 
     return run
 
@@ -62,25 +102,27 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--items", type=int, default=300)
     a = ap.parse_args()
-    cases = {
-        "1 file (fdatasync + folder fsync)": case(1, False),
-        "2 files, one commit (fdatasync of the first + folder fsync)": case(2, False),
-        "2 files, each synced (fdatasync both + folder fsync)": case(2, True),
+    cases: dict[str, Callable[[str, int], None]] = {
+        "floor: 1 file, write + fsync + rename": floor,
+        "2 files in a subfolder, named + renames, one syncfs": named,
+        "2 files in a subfolder, unnamed (O_TMPFILE) + linkat, one syncfs": unnamed,
+        "Spool.put (auto)": spool(True),
+        "Spool.put (auto), named temp files and renames": spool(False),
     }
     rates: dict[str, list[float]] = {k: [] for k in cases}
-    for r in range(a.rounds):
-        for name, fn in cases.items():
-            d = OUT / f"r{r}-{len(rates[name])}-{abs(hash(name))}"
-            shutil.rmtree(d, ignore_errors=True)
-            d.mkdir(parents=True)
-            rates[name].append(fn(str(d), a.items))
-            shutil.rmtree(d, ignore_errors=True)
-    one = rates["1 file (fdatasync + folder fsync)"]
-    print(f"| case ({a.rounds} rounds x {a.items} items) | items/s (median) | ratio to 1 file (median per round) |")
+    with Scratch("store-probe", base=OUT) as scratch:
+        for _ in range(a.rounds):
+            for name, fn in cases.items():
+                d = scratch.fresh("case")
+                t = time.perf_counter()
+                fn(str(d), a.items)
+                rates[name].append(a.items / (time.perf_counter() - t))
+    first = rates[next(iter(cases))]
+    print(f"| case ({a.rounds} rounds x {a.items} items) | items/s (median) | share of the floor (median per round) |")
     print("|---|---:|---:|")
     for name, v in rates.items():
-        ratio = statistics.median(x / y for x, y in zip(v, one, strict=True))
-        print(f"| {name} | {statistics.median(v):,.0f} | {ratio:.0%} |")
+        share = statistics.median(x / y for x, y in zip(v, first, strict=True))
+        print(f"| {name} | {statistics.median(v):,.0f} | {share:.0%} |")
 
 
 if __name__ == "__main__":
