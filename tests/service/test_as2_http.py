@@ -384,3 +384,27 @@ def test_gatewayctl_as2_send_from_a_peer_config_to_the_daemon(station, tmp_path)
     items = spool_items(root, report["message_id"])
     assert len(items) == 1 and items[0][0] == edi.read_bytes()
     assert items[0][1]["filename"] == "po-cli.x12"
+
+
+def test_killed_codec_workers_are_replaced_and_the_next_message_is_received(station, tmp_path):
+    """A codec worker that dies (here: SIGKILL) is replaced; the daemon goes on answering."""
+    import os
+    import signal
+
+    root, port, d = station
+    children = Path(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children").read_text().split()
+    workers = [int(p) for p in children if b"_worker_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert len(workers) >= 1
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while len([e for e in d.events() if e.get("event") == "as2_codec_worker_lost"]) < len(workers):
+        assert time.monotonic() < deadline, "the daemon did not notice its workers died"
+        time.sleep(0.05)
+    headers, body, mic = _signed_encrypted(root, tmp_path, "after-kill@peer")
+    status, resp, mdn = post(port, headers, body)
+    assert status == 200
+    fields = _mdn_fields(root, tmp_path, resp, mdn)
+    assert fields["disposition"].endswith("; processed") and fields["received-content-mic"] == f"{mic}, sha256"
+    assert len(spool_items(root, "after-kill@peer")) == 1
+    assert d.proc.poll() is None
