@@ -282,7 +282,10 @@ class CodecPool:
             self._procs.remove(w)
         if self._running:
             log.error("as2_codec_worker_lost", jobs_failed=jobs)
-            self._spawn()
+            try:
+                self._spawn()
+            except Exception as exc:  # noqa: BLE001  (out of processes or descriptors: jobs run in threads)
+                log.error("as2_codec_worker_not_replaced", error=str(exc), workers=len(self._procs))
 
     def stop(self) -> defer.Deferred[None]:
         """Let every worker finish what it holds and end (their stdin is closed); a worker that has not
@@ -308,7 +311,9 @@ class CodecPool:
         return done.addCallback(lambda _: None)
 
     def run(self, fn: Callable[..., T], *args: Any) -> defer.Deferred[T]:
-        if not self._running:
+        """Run ``fn(*args)`` in the worker with the fewest jobs; in a thread when there is no worker
+        (``workers=0``, not started, or none could be spawned again)."""
+        if not self._running or not self._procs:
             return threads.deferToThread(fn, *args)
         w = min(self._procs, key=lambda p: len(p.pending))
         defs = self._defs_for(w, args)
