@@ -15,8 +15,6 @@ import sys
 
 import click
 
-EX_CONFIG = 78
-
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", default="gateway.yaml", show_default=True,
@@ -28,7 +26,7 @@ def main(config_path: str, log_format: str, dev_keys: bool) -> None:
     """Run the Acorn EDI Gateway daemon."""
     import structlog
 
-    from gateway.config import ConfigError, load_config
+    from gateway.config import EX_CONFIG, ConfigError, load_config
     from gateway.service import logging as gwlog
     from gateway.service import notify
 

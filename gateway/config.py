@@ -24,6 +24,7 @@ from gateway.schema import Key, ListOf, Map, MapOf, Scalar, check
 from gateway.yamlfile import Located, Problem, ProblemsError, load
 
 ConfigError = ProblemsError
+EX_CONFIG = 78  # exit code of a process that cannot load its configuration (sysexits.h)
 
 _ENDPOINT = re.compile(r"^(tcp|tcp6|ssl|unix|systemd):.+")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

@@ -25,7 +25,7 @@ import structlog
 from twisted.application import service
 from twisted.internet import defer, error, protocol, task, threads
 
-from gateway.config import GatewayConfig
+from gateway.config import EX_CONFIG, GatewayConfig
 from gateway.pipeline.service import count, log_hold
 from gateway.service import logging as gwlog
 from gateway.service import metrics
@@ -67,8 +67,9 @@ class ProcessPipelineService(service.Service):
     name = "pipeline"
 
     def __init__(self, reactor: Any, store: Any, config: GatewayConfig, after_batch: Any = None,
-                 poll_interval: float = 0.2) -> None:
+                 poll_interval: float = 0.2, alerts: Any = None) -> None:
         self.reactor = reactor
+        self.alerts = alerts
         self.store = store
         self.config = config
         self.hold = config.pipeline_hold
@@ -96,7 +97,8 @@ class ProcessPipelineService(service.Service):
             return
         proto = _WorkerProtocol(self)
         args = [sys.executable, "-m", "gateway.pipeline.worker", "--config", str(self.config.file),
-                "--log-format", gwlog.CURRENT["format"], "--parent", str(os.getpid())]
+                "--log-format", gwlog.CURRENT["format"], "--parent", str(os.getpid()),
+                "--checksum", self.config.checksum]
         transport = self.reactor.spawnProcess(proto, sys.executable, args, env=child_env(),
                                               childFDs={0: "w", 1: 1, 2: 2, 3: "r"})
         self._worker, self._wants, self._token, self._idle_told = proto, 0, None, False
@@ -108,6 +110,8 @@ class ProcessPipelineService(service.Service):
             return
         if "hello" in msg:
             self._token = str(msg["hello"])
+            if self.alerts is not None and self.alerts.clear("pipeline_config_invalid"):
+                log.info("pipeline_worker_config_loaded", note="the pipeline runs again")
             self.store.spool.hide_other(self._token, "")
         elif "batch" in msg:
             # every id of the take is settled: processed, left in in/ (no room), or gone meanwhile
@@ -146,8 +150,18 @@ class ProcessPipelineService(service.Service):
         self.restarts += 1
         metrics.inc("acorn_pipeline_worker_restarts_total")
         delay = RESTART_DELAYS[min(self._failures, len(RESTART_DELAYS)) - 1]
-        log.error("pipeline_worker_died", exit_code=code, signal=getattr(reason.value, "signal", None),
-                  restart_in_seconds=delay, note="its items in work/ go back to in/")
+        if code == EX_CONFIG:
+            log.error("pipeline_worker_config_invalid", restart_in_seconds=delay, config=str(self.config.file),
+                      note="the worker could not load the configuration on disk (its problems are in the "
+                           "line before); documents wait in in/ until it can")
+            if self.alerts is not None:
+                self.alerts.raise_("pipeline_config_invalid",
+                                   f"the pipeline worker cannot load {self.config.file}: documents wait in in/ "
+                                   "until the file is fixed (`gatewayctl config check`)",
+                                   key="pipeline_config_invalid")
+        else:
+            log.error("pipeline_worker_died", exit_code=code, signal=getattr(reason.value, "signal", None),
+                      restart_in_seconds=delay, note="its items in work/ go back to in/")
         self._after_worker(restart=True, delay=delay)
 
     def _after_worker(self, restart: bool, delay: float) -> None:

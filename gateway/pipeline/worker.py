@@ -117,19 +117,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True)
     ap.add_argument("--log-format", default="json", choices=("json", "console"))
     ap.add_argument("--parent", type=int, default=os.getppid())
+    ap.add_argument("--checksum", default="", help="the checksum of the configuration the daemon runs")
     args = ap.parse_args(argv)
     die_with_parent(args.parent)
     for sig in (signal.SIGINT, signal.SIGTERM):  # the daemon decides when the worker stops (its stop message)
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    from gateway.config import load_config
+    from gateway.config import EX_CONFIG, ConfigError, load_config
     from gateway.service import logging as gwlog
     from gateway.store import Store
 
-    config = load_config(args.config)
-    gwlog.configure(args.log_format, config.log_level)
+    gwlog.configure(args.log_format, "info")
     structlog.contextvars.bind_contextvars(process="pipeline-worker")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        # The daemon runs the configuration it loaded last; the file on disk is now broken (an edit in
+        # progress, say). Say where, once, and let the daemon alert and try again later.
+        log.error("pipeline_worker_config_invalid", config=args.config,
+                  problems=[str(p) for p in exc.problems][:20])
+        return EX_CONFIG
+    gwlog.configure(args.log_format, config.log_level)
+    if args.checksum and config.checksum != args.checksum:
+        log.warning("pipeline_worker_config_differs", config=args.config,
+                    note="the configuration on disk is not the one the daemon runs: the worker runs the one "
+                         "on disk; `systemctl reload` the daemon to run the same")
     store = Store.attach(str(config.paths.spool), str(config.paths.audit), str(config.paths.index),
                          node=config.node, sync=config.store_sync)
     out = os.fdopen(3, "w", buffering=1)

@@ -74,7 +74,8 @@ class Gateway(service.MultiService):
         if self.config.pipeline_process:
             from gateway.pipeline.process import ProcessPipelineService
 
-            self.pipeline: Any = ProcessPipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
+            self.pipeline: Any = ProcessPipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick,
+                                                             alerts=self.alerts)
         else:
             self.pipeline = PipelineService(self.reactor, store, self.config, after_batch=self.delivery.kick)
         self.pipeline.setServiceParent(self)

@@ -98,3 +98,39 @@ def test_another_writers_items_are_listed_only_up_to_its_watermark(tmp_path: Pat
     assert ours.endswith(process_token())
     spool.hide_other(None)
     assert len(spool.list("out/erp")) == 3
+
+
+def test_a_worker_that_cannot_load_the_config_on_disk_raises_an_alert_and_resumes_once_it_can(
+    tmp_path: Path,
+) -> None:
+    """The daemon runs the configuration it loaded; a worker started while the file on disk is broken
+    (an edit in progress) says where, exits, and the daemon alerts and tries again; documents wait in
+    in/ and go out once the file is fixed."""
+    sink = HttpSink()
+    tree = make_tree(tmp_path, sink.url)
+    good = tree.gateway.read_text()
+    daemon = Daemon(tree, tmp_path)
+    try:
+        daemon.start()
+        _wait(lambda: _worker_pids(daemon), 10, "no worker started")
+        tree.gateway.write_text(good + "store: {sync: sometimes}\n")  # not a sync mode
+        os.kill(_worker_pids(daemon)[0], signal.SIGKILL)
+        _wait(lambda: any(e.get("event") == "alert" and e.get("kind") == "pipeline_config_invalid"
+                          for e in daemon.events()), 20, "no alert for the broken configuration")
+        feeder = Feeder(tmp_path)
+        feeder.accept(interchange(po_850("C-1", lines=2)))
+        time.sleep(1.0)
+        assert sink.snapshot() == []  # nobody translates meanwhile; the document waits
+        tree.gateway.write_text(good)
+        posts = sink.wait_for_keys(1, timeout=90)  # the next attempt (at most 5 s later) loads it
+        assert daemon.stop() == 0
+        feeder.close()
+    finally:
+        daemon.close()
+        sink.down()
+    assert [json.loads(p.body)["po_number"] for p in posts] == ["C-1"]
+    events = daemon.events()
+    invalid = [e for e in events if e.get("event") == "pipeline_worker_config_invalid"]
+    assert any("store.sync" in " ".join(e.get("problems", [])) for e in invalid)  # names the key
+    assert len([e for e in events if e.get("event") == "alert"]) == 1  # once, not per attempt
+    assert any(e.get("event") == "pipeline_worker_config_loaded" for e in events)
