@@ -183,8 +183,9 @@ def create_unnamed(folder: str, data: bytes) -> int:
     """A new file in ``folder`` holding ``data``, with no name yet (``O_TMPFILE``), as an open descriptor
     for :func:`link`. Nothing to clean up if it is never linked: closing it frees it.
 
-    Against a named temporary file and a rename this saves a folder entry and its removal: a put of
-    two files (payload and meta) went from 68% to 88% of a one-file write's speed in the raw probe.
+    Against a named temporary file and a rename this saves a folder entry and its removal: a durable
+    two-file item (payload and meta) went from 67-68% to 72-83% of a one-file write's speed in the raw
+    probe (bench/store/RESULTS.md).
     """
     try:
         fd = os.open(folder, os.O_WRONLY | _O_TMPFILE | os.O_CLOEXEC, 0o640)
