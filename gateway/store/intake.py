@@ -12,12 +12,12 @@ the arrival out. While a batch runs, new arrivals queue for the next one.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
 import structlog
 
+from gateway.store.drain import Drain
 from gateway.transport.inbox import Received
 
 log = structlog.get_logger(__name__)
@@ -26,13 +26,13 @@ Arrival = tuple[bytes | None, str | None, Received]
 MAX_BATCH = 64
 
 
-class Intake:
+class Intake(Drain[tuple[Arrival, Future[str]]]):
+    thread_name = "intake"
+    batch_max = MAX_BATCH
+
     def __init__(self, accept_many: Callable[[Sequence[Arrival]], list[str | Exception]]) -> None:
+        super().__init__()
         self._accept_many = accept_many
-        self._cv = threading.Condition(threading.Lock())
-        self._queue: list[tuple[Arrival, Future[str]]] = []
-        self._closed = False
-        self._thread: threading.Thread | None = None
         self.batches = 0  # batches written (for tests and benchmarks)
 
     def submit(self, payload: bytes | None, path: str | None, received: Received) -> Future[str]:
@@ -40,13 +40,7 @@ class Intake:
         its spool item id once it is durable, or to the error that kept it out."""
         fut: Future[str] = Future()
         with self._cv:
-            if self._closed:
-                raise RuntimeError("the store is closed")
-            self._queue.append(((payload, path, received), fut))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
-                self._thread.start()
-            self._cv.notify()
+            self._queue_locked(((payload, path, received), fut))
         return fut
 
     def close(self) -> None:
@@ -58,17 +52,7 @@ class Intake:
         if thread is not None:
             thread.join()
 
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                while not self._queue and not self._closed:
-                    self._cv.wait()
-                if not self._queue:
-                    return
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            self._write(batch)
-
-    def _write(self, batch: list[tuple[Arrival, Future[str]]]) -> None:
+    def _handle(self, batch: list[tuple[Arrival, Future[str]]]) -> None:
         try:
             results = self._accept_many([arrival for arrival, _ in batch])
         except Exception as exc:  # a bug must not kill the thread: each caller gets an error answer

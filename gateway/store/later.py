@@ -14,43 +14,37 @@ for any applied-but-not-synced index commit.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import structlog
+
+from gateway.store.drain import Drain
 
 log = structlog.get_logger(__name__)
 
 Event = dict[str, Any]
 
 
-class LaterIndex:
+class LaterIndex(Drain[Event]):
+    thread_name = "index-later"
+
     def __init__(self, apply_many: Callable[[list[tuple[Event, None]]], None],
                  on_error: Callable[[list[Event], Exception], None]) -> None:
+        super().__init__()
         self._apply_many = apply_many
         self._on_error = on_error
-        self._cv = threading.Condition(threading.Lock())
-        self._queue: list[Event] = []
         self._messages: dict[tuple[str, str], int] = {}  # (partner, message id) -> events queued or applying
         self._busy = False
-        self._closed = False
-        self._thread: threading.Thread | None = None
         self.batches = 0  # transactions run (for tests and benchmarks)
 
     def add(self, ev: Event) -> None:
         """Queue an audited (durable) event for the index."""
         with self._cv:
-            if self._closed:
-                raise RuntimeError("the store is closed")
-            self._queue.append(ev)
+            self._queue_locked(ev)
             key = _message_key(ev)
             if key is not None:
                 self._messages[key] = self._messages.get(key, 0) + 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="index-later", daemon=True)
-                self._thread.start()
-            self._cv.notify_all()
 
     def has_message(self, partner: str, message_id: str) -> bool:
         """Whether an arrival with this message id is queued or being applied."""
@@ -75,29 +69,24 @@ class LaterIndex:
         if self._queue:  # the thread is gone (it never is, short of a bug): apply what is left here
             self._apply(self._queue)
 
-    def _run(self) -> None:
-        while True:
+    def _taken(self, batch: list[Event]) -> None:
+        self._busy = True
+
+    def _handle(self, batch: list[Event]) -> None:
+        try:
+            self._apply(batch)
+        finally:
             with self._cv:
-                while not self._queue and not self._closed:
-                    self._cv.wait()
-                if not self._queue:
-                    return
-                batch, self._queue = self._queue, []
-                self._busy = True
-            try:
-                self._apply(batch)
-            finally:
-                with self._cv:
-                    for ev in batch:
-                        key = _message_key(ev)
-                        if key is not None:
-                            left = self._messages.get(key, 1) - 1
-                            if left > 0:
-                                self._messages[key] = left
-                            else:
-                                self._messages.pop(key, None)
-                    self._busy = False
-                    self._cv.notify_all()
+                for ev in batch:
+                    key = _message_key(ev)
+                    if key is not None:
+                        left = self._messages.get(key, 1) - 1
+                        if left > 0:
+                            self._messages[key] = left
+                        else:
+                            self._messages.pop(key, None)
+                self._busy = False
+                self._cv.notify_all()
 
     def _apply(self, batch: list[Event]) -> None:
         try:

@@ -1,0 +1,48 @@
+"""The queue that :class:`~gateway.store.intake.Intake` and :class:`~gateway.store.later.LaterIndex` share:
+items queued by any thread, taken in batches by one thread of its own, started with the first item."""
+
+from __future__ import annotations
+
+import threading
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Drain(Generic[T]):
+    thread_name = "drain"
+    batch_max: int | None = None  # items per batch; None: everything queued
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition(threading.Lock())
+        self._queue: list[T] = []
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def _queue_locked(self, item: T) -> None:
+        """Queue ``item`` (the caller holds ``_cv``); refused once closed."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        self._queue.append(item)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+        self._cv.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue:
+                    return
+                n = len(self._queue) if self.batch_max is None else self.batch_max
+                batch, self._queue = self._queue[:n], self._queue[n:]
+                self._taken(batch)
+            self._handle(batch)
+
+    def _taken(self, batch: list[T]) -> None:
+        """Called with ``_cv`` held as ``batch`` leaves the queue."""
+
+    def _handle(self, batch: list[T]) -> None:
+        raise NotImplementedError
