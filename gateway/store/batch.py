@@ -93,12 +93,14 @@ class Batch(EventWriter):
             self._events.append((spec, body))
         self._keep_audit(fds)
 
-    def _keep_audit(self, fds: dict[str, int]) -> None:
+    def _keep_audit(self, fds: dict[str, int], into: dict[str, int] | None = None) -> None:
+        """Keep the audit files' descriptors for the round (in ``into``, the batch's own by default)."""
+        keep = self._audit if into is None else into
         for path, fd in fds.items():
-            if path in self._audit or not self.store.audit.fsync:
+            if path in keep or not self.store.audit.fsync:
                 os.close(fd)  # one descriptor per file is enough: fdatasync covers the whole file
             else:
-                self._audit[path] = fd
+                keep[path] = fd
 
     def move(self, item_id: str, to_state: str, note: str = "", **data: Any) -> None:
         """Stage a move (audited as ``item.moved``, like ``Store.move``), done after the round."""
@@ -195,11 +197,7 @@ class Batch(EventWriter):
             specs.append({"event": event, "partner": it.meta.get("partner"), "item_id": it.id, "data": data})
         if specs:
             _, fds = self.store.audit.stage_many(specs)
-            for path, fd in fds.items():
-                if self.store.audit.fsync:
-                    later[path] = fd
-                else:
-                    os.close(fd)
+            self._keep_audit(fds, later)
         if later or dirs:
             self.spool.group_commit.defer(later, dirs)
         return moved
