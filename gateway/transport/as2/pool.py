@@ -134,6 +134,7 @@ class WorkerLost(RuntimeError):
 
 # -- the wire: a frame is a 4-byte big-endian length and that many bytes ---------------------------
 _LEN = struct.Struct(">I")
+_JOB = struct.Struct(">QQI")  # a job frame's head: job id, table generation, length of the profile defs
 JOB_FD, RESULT_FD = 0, 3  # in the worker: jobs come in on stdin, results go out on descriptor 3
 SHARED = (LocalIdentity, PartnerProfile)  # sent once per worker, then named by a number
 TABLE_MAX = 256  # profiles remembered; a longer-lived daemon starts a new table (config reloads)
@@ -176,8 +177,9 @@ def _worker_main() -> None:
         head = jobs.read(_LEN.size)
         if len(head) < _LEN.size:
             return  # the daemon closed our stdin: stop
-        body = jobs.read(_LEN.unpack(head)[0])
-        job_id, gen, defs, job = pickle.loads(body)
+        body = memoryview(jobs.read(_LEN.unpack(head)[0]))
+        job_id, gen, defs_len = _JOB.unpack_from(body)
+        defs, job = body[_JOB.size : _JOB.size + defs_len], body[_JOB.size + defs_len :]
         if gen != generation:
             known.clear()
             generation = gen
@@ -211,7 +213,7 @@ class _Worker(protocol.ProcessProtocol):
 
     def send(self, job_id: int, d: defer.Deferred[Any], gen: int, defs: bytes, job: bytes) -> None:
         self.pending[job_id] = d
-        self.proc.write(_frame(pickle.dumps((job_id, gen, defs, job), pickle.HIGHEST_PROTOCOL)))
+        self.proc.write(_frame(_JOB.pack(job_id, gen, len(defs)) + defs + job))
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         if childFD != RESULT_FD:
