@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 
 import structlog
 from twisted.internet import defer, protocol, threads
+from twisted.internet.interfaces import IWriteDescriptor
+from zope.interface import implementer
 
 from gateway.service.notify import child_env
 from gateway.transport.as2.codec import InboundResult, MdnResult, OutboundMessage, get_codec
@@ -199,6 +201,77 @@ def _worker_main() -> None:
         out.write(_frame(data))
 
 
+@implementer(IWriteDescriptor)
+class _JobPipe:
+    """The daemon's end of a worker's job pipe. A frame is written at once when nothing waits before it:
+    one system call, where Twisted's process writer buffers it, asks the poller to watch the pipe, and
+    writes and unwatches on the next turn of the loop (three system calls and a loop turn per job).
+    What the pipe cannot take yet waits here, in order, and goes out as it drains."""
+
+    def __init__(self, reactor: Any, fd: int) -> None:
+        self.reactor = reactor
+        self.fd = fd
+        self.waiting = bytearray()
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        if self.fd < 0 or self.closing:
+            return  # the worker is gone or going: its jobs fail with WorkerLost
+        if not self.waiting:
+            try:
+                n = os.write(self.fd, data)
+            except BlockingIOError:
+                n = 0
+            except OSError:  # the worker ended (EPIPE): processEnded fails its jobs
+                self._close()
+                return
+            if n == len(data):
+                return
+            self.reactor.addWriter(self)
+            data = data[n:]
+        self.waiting += data
+
+    def close(self) -> None:
+        """End of jobs: the worker stops once it has read what waits here."""
+        self.closing = True
+        if not self.waiting:
+            self._close()
+
+    def _close(self) -> None:
+        if self.fd < 0:
+            return
+        if self.waiting:
+            self.reactor.removeWriter(self)
+            self.waiting.clear()
+        os.close(self.fd)
+        self.fd = -1
+
+    # IWriteDescriptor, for the reactor while frames wait
+    def fileno(self) -> int:
+        return self.fd
+
+    def logPrefix(self) -> str:
+        return "as2-codec-jobs"
+
+    def doWrite(self) -> None:
+        try:
+            n = os.write(self.fd, self.waiting)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._close()
+            return
+        del self.waiting[:n]
+        if not self.waiting:
+            self.reactor.removeWriter(self)
+            if self.closing:
+                self._close()
+
+    def connectionLost(self, reason: Any) -> None:
+        self.waiting.clear()
+        self._close()
+
+
 class _Worker(protocol.ProcessProtocol):
     """One worker process as the reactor sees it: jobs written to its stdin, results read from fd 3."""
 
@@ -210,10 +283,12 @@ class _Worker(protocol.ProcessProtocol):
         self.gone: defer.Deferred[None] = defer.Deferred()
         self.alive = True
         self.proc: Any = None  # the IProcessTransport, set by spawnProcess
+        self.jobs: _JobPipe | None = None  # its stdin, set by spawnProcess
 
     def send(self, job_id: int, d: defer.Deferred[Any], gen: int, defs: bytes, job: bytes) -> None:
+        assert self.jobs is not None
         self.pending[job_id] = d
-        self.proc.write(_frame(_JOB.pack(job_id, gen, len(defs)) + defs + job))
+        self.jobs.write(_frame(_JOB.pack(job_id, gen, len(defs)) + defs + job))
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         if childFD != RESULT_FD:
@@ -244,6 +319,8 @@ class _Worker(protocol.ProcessProtocol):
         if not self.alive:
             return
         self.alive = False
+        if self.jobs is not None:
+            self.jobs.connectionLost(None)
         pending, self.pending = self.pending, {}
         self.pool._worker_lost(self, len(pending))  # first: a caller that retries gets a live worker
         for d in pending.values():
@@ -270,13 +347,22 @@ class CodecPool:
 
     def _spawn(self) -> None:
         w = _Worker(self)
-        w.proc = self.reactor.spawnProcess(
-            w,
-            sys.executable,
-            [sys.executable, "-c", "from gateway.transport.as2.pool import _worker_main; _worker_main()"],
-            env=child_env(),
-            childFDs={JOB_FD: "w", 1: 1, 2: 2, RESULT_FD: "r"},
-        )
+        r, wr = os.pipe2(os.O_CLOEXEC)  # the job pipe is ours (see _JobPipe); the child gets r as stdin
+        try:
+            w.proc = self.reactor.spawnProcess(
+                w,
+                sys.executable,
+                [sys.executable, "-c", "from gateway.transport.as2.pool import _worker_main; _worker_main()"],
+                env=child_env(),
+                childFDs={JOB_FD: r, 1: 1, 2: 2, RESULT_FD: "r"},
+            )
+        except BaseException:
+            os.close(wr)
+            raise
+        finally:
+            os.close(r)
+        os.set_blocking(wr, False)
+        w.jobs = _JobPipe(self.reactor, wr)
         self._procs.append(w)
 
     def _worker_lost(self, w: _Worker, jobs: int) -> None:
@@ -297,7 +383,8 @@ class CodecPool:
         if not procs:
             return defer.succeed(None)
         for w in procs:
-            w.proc.closeStdin()
+            if w.jobs is not None:
+                w.jobs.close()
 
         def kill() -> None:
             for w in procs:

@@ -103,3 +103,48 @@ async def test_profiles_travel_once_per_worker(us: Party, them: Party) -> None:
         assert got.result.ok and again.result.ok and again.result.payload == b"ISA*1~"
     finally:
         await pool.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_job_pipe_keeps_what_the_pipe_cannot_take_in_order_and_closes_after_it() -> None:
+    """More than a pipe holds is written: the rest waits, goes out in order as the reader drains the
+    pipe, and a close asked for meanwhile comes only after the last byte."""
+    from gateway.transport.as2.pool import _JobPipe
+
+    r, w = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(w, False)
+    pipe = _JobPipe(reactor, w)
+    frames = [bytes([i]) * 50_000 for i in range(1, 7)]  # 300 KB: a Linux pipe holds 64 KB
+    for f in frames:
+        pipe.write(f)
+    assert pipe.waiting  # the pipe is full: the rest waits for the reactor
+    pipe.close()
+    assert pipe.fd == w  # not closed while bytes wait
+    got = bytearray()
+    os.set_blocking(r, False)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(r, 1 << 16)
+        except BlockingIOError:
+            await task.deferLater(reactor, 0.001, lambda: None)
+            continue
+        if not chunk:
+            break  # the write end closed: after everything
+        got += chunk
+    os.close(r)
+    assert bytes(got) == b"".join(frames)
+    assert pipe.fd == -1 and not pipe.waiting
+
+
+def test_job_pipe_to_a_reader_that_is_gone_drops_the_frame_quietly() -> None:
+    from gateway.transport.as2.pool import _JobPipe
+
+    r, w = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(w, False)
+    os.close(r)
+    pipe = _JobPipe(reactor, w)
+    pipe.write(b"job")  # EPIPE: the worker ended; its jobs fail through processEnded, not here
+    assert pipe.fd == -1
+    pipe.write(b"next")  # and nothing more is tried
+    assert pipe.fd == -1 and not pipe.waiting
