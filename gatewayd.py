@@ -49,6 +49,7 @@ def main(config_path: str, log_format: str, dev_keys: bool) -> None:
 
     from twisted.internet import defer, reactor
 
+    from gateway.pipeline.service import REACTOR_TURN
     from gateway.service import signals
     from gateway.service.app import Gateway
     from gateway.service.storage import open_store
@@ -66,6 +67,10 @@ def main(config_path: str, log_format: str, dev_keys: bool) -> None:
         click.echo(f"gatewayd: cannot open the spool at {config.paths.spool}: {exc}", err=True)
         sys.exit(1)
 
+    # The reactor shares the GIL with the store's intake and index threads. It gets it back after 1 ms
+    # rather than Python's default 5 ms when one of them holds it: an A/B of the AS2 intake (8 rounds
+    # of 3,000 messages, 8 in flight) went from 796 to 819 msg/s, every round faster (1.01-1.12x).
+    sys.setswitchinterval(REACTOR_TURN)
     gw = Gateway(config, reactor, store)
 
     signals.install(reactor, gw.reload)  # handlers that only hand the signal to the reactor

@@ -26,10 +26,11 @@ from gateway.service import metrics
 log = structlog.get_logger(__name__)
 PHASES = ("parse", "validate", "map", "rules", "store")
 BATCH_ITEMS = 32  # items at most whose outputs one durability round makes durable together
-# While the pipeline thread works, the interpreter hands the GIL to a waiting thread after 1 ms instead of
-# 5 ms, so the reactor (AS2, SFTP, /healthz) gets its turn promptly; with a 50 MB interchange in work the
-# /healthz p95 went from 12-17 ms to 7-10 ms and the worst probe from 37-73 ms to 21-42 ms (see
-# bench/pipeline/RESULTS.md). Idle, the default stays: finer switching costs intake throughput.
+# The interpreter hands the GIL to a waiting thread after 1 ms instead of 5 ms, so the reactor (AS2, SFTP,
+# /healthz) gets its turn promptly. gatewayd sets it for its whole life (the AS2 intake is faster with
+# it: see gatewayd.py); the pipeline thread sets it while it works wherever it runs, since with a 50 MB
+# interchange in work the /healthz p95 went from 12-17 ms to 7-10 ms and the worst probe from 37-73 ms
+# to 21-42 ms (see bench/pipeline/RESULTS.md).
 REACTOR_TURN = 0.001
 metrics.describe("acorn_pipeline_held", "gauge", "1 while pipeline.hold keeps arrivals from being processed")
 metrics.describe("acorn_pipeline_seconds_total", "counter",
