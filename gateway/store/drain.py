@@ -40,6 +40,11 @@ class Drain(Generic[T]):
                 batch, self._queue = self._queue[:n], self._queue[n:]
                 self._taken(batch)
             self._handle(batch)
+            self._rest()
+
+    def _rest(self) -> None:
+        """Called after each batch, without ``_cv``: a subclass may wait here for the next batch to
+        gather more items."""
 
     def _taken(self, batch: list[T]) -> None:
         """Called with ``_cv`` held as ``batch`` leaves the queue."""

@@ -56,6 +56,31 @@ def test_many_concurrent_arrivals_share_index_transactions(store: Store) -> None
     assert 1 <= store.later.batches <= 100
 
 
+def test_events_that_come_while_the_thread_rests_share_one_transaction_and_flush_does_not_wait(
+    store: Store,
+) -> None:
+    import time
+
+    later = store.later
+    later.linger = 5.0  # longer than the test: only flush() may end a rest early
+    inbox = SpoolInbox(store)
+    inbox.accept(b"first", Received("amz", "as2", message_id="<first@amazon>"))
+    deadline = time.monotonic() + 5
+    while later.batches < 1:  # the first transaction ran; the thread now rests
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    for i in range(10):
+        inbox.accept(f"po {i}".encode(), Received("amz", "as2", message_id=f"<m{i}@amazon>"))
+    time.sleep(0.05)
+    assert later.batches == 1  # queued while it rests
+    assert all(later.has_message("amz", f"<m{i}@amazon>") for i in range(10))  # and known as arrivals
+    t0 = time.monotonic()
+    later.flush()
+    assert time.monotonic() - t0 < 2.0  # the rest was cut short
+    assert later.batches == 2  # the ten in one transaction
+    assert all(store.index.message("amz", f"<m{i}@amazon>", "in") for i in range(10))
+
+
 def test_an_index_failure_marks_the_index_stale_and_later_events_still_apply(store: Store) -> None:
     real = store.index.apply_many
     calls = []
