@@ -16,6 +16,7 @@ import structlog
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 
+from gateway.pipeline.service import REACTOR_TURN
 from gateway.store.inbox import SpoolInbox
 from gateway.store.store import Store
 from gateway.transport.sftp import SFTPLimits, SFTPService, SFTPUserConfig
@@ -50,6 +51,7 @@ def main(argv: list[str]) -> None:
     d.addCallback(started)
     d.addErrback(lambda f: (print(f.getTraceback(), file=sys.stderr), reactor.stop()))
     reactor.suggestThreadPoolSize(8)
+    sys.setswitchinterval(REACTOR_TURN)  # as gatewayd runs
     reactor.run()
 
 
