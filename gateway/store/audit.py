@@ -89,8 +89,8 @@ class AuditLog:
             self._save_head()
 
     # -- locking and tail ------------------------------------------------------------------
-    def _locked(self) -> _FileLock:
-        return _FileLock(self._lock, self._lock_fd)
+    def _locked(self, wait: bool = True) -> _FileLock:
+        return _FileLock(self._lock, self._lock_fd, wait)
 
     def _repair_tail(self) -> None:
         files = day_files(self.dir)
@@ -168,18 +168,22 @@ class AuditLog:
         out, fds = self._stage(specs, keep_going=False)
         return [ev for ev in out if not isinstance(ev, OSError)], fds  # (an error was raised)
 
-    def stage_each(self, specs: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | OSError], dict[str, int]]:
+    def stage_each(
+        self, specs: list[dict[str, Any]], wait: bool = True
+    ) -> tuple[list[dict[str, Any] | OSError], dict[str, int]]:
         """Like :meth:`stage_many`, but an event that cannot be appended (disk full) does not stop the
-        others: its place in the returned list holds the error instead of the event."""
-        return self._stage(specs, keep_going=True)
+        others: its place in the returned list holds the error instead of the event. With
+        ``wait=False``, :class:`TrailBusy` is raised at once, nothing appended, when another thread or
+        process holds the trail's lock."""
+        return self._stage(specs, keep_going=True, wait=wait)
 
     def _stage(
-        self, specs: list[dict[str, Any]], keep_going: bool
+        self, specs: list[dict[str, Any]], keep_going: bool, wait: bool = True
     ) -> tuple[list[dict[str, Any] | OSError], dict[str, int]]:
         fds: dict[str, int] = {}
         out: list[dict[str, Any] | OSError] = []
         try:
-            with self._locked():
+            with self._locked(wait):
                 for spec in specs:
                     try:
                         out.append(self._append_locked(spec, fds, False)[0])
@@ -263,13 +267,25 @@ class AuditLog:
         os.close(self._lock_fd)
 
 
+class TrailBusy(Exception):
+    """The trail's lock is held elsewhere and the caller asked not to wait for it."""
+
+
 class _FileLock:
-    def __init__(self, tlock: threading.Lock, fd: int) -> None:
-        self.tlock, self.fd = tlock, fd
+    def __init__(self, tlock: threading.Lock, fd: int, wait: bool = True) -> None:
+        self.tlock, self.fd, self.wait = tlock, fd, wait
 
     def __enter__(self) -> None:
-        self.tlock.acquire()
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        if not self.tlock.acquire(self.wait):
+            raise TrailBusy("the audit trail is being appended to by another thread")
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX if self.wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.tlock.release()
+            raise TrailBusy("the audit trail is being appended to by another process") from None
+        except BaseException:
+            self.tlock.release()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self.fd, fcntl.LOCK_UN)

@@ -11,13 +11,14 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Unpack
 
 import structlog
 
 from gateway.store import fsio
-from gateway.store.audit import AuditLog, EventFields, day_files
+from gateway.store.audit import AuditLog, EventFields, TrailBusy, day_files
 from gateway.store.controlnumbers import ControlNumbers
 from gateway.store.events import EventWriter
 from gateway.store.ids import id_time
@@ -52,6 +53,19 @@ def _run_started(marker: str) -> str:
     return at.strftime("%Y%m%dT%H%M%S")
 
 
+@dataclass
+class StagedArrivals:
+    """Arrivals staged by :meth:`Store.stage_arrivals`, waiting for their durability round. ``out``
+    holds, per arrival, the error that kept it out (or None until the round gives its item id);
+    ``ok`` the staged items with their events; ``unrecorded`` staged items whose events the round
+    appends first (the trail was busy); ``fds`` the trail's open day files, synced in the round."""
+
+    out: list[str | Exception | None]
+    ok: list[tuple[int, Staged, dict[str, Any]]] = field(default_factory=list)
+    unrecorded: list[tuple[int, Staged]] = field(default_factory=list)
+    fds: dict[str, int] = field(default_factory=dict)
+
+
 class Store(EventWriter):
     def __init__(self, spool: Spool, index: Index, audit: AuditLog, lock: SpoolLock, node: str) -> None:
         self.spool, self.index, self.audit, self._lock, self.node = spool, index, audit, lock, node
@@ -63,7 +77,7 @@ class Store(EventWriter):
         self.after_commit: Callable[[], None] | None = None
         self.later = LaterIndex(self.index.apply_many, self._later_failed)
         # what transports receive, written in batches by one thread (see gateway.store.intake)
-        self.intake = Intake(lambda arrivals: self.accept_many(arrivals, index_later=True))
+        self.intake = Intake(self.stage_arrivals, lambda batches: self.commit_arrivals(batches, index_later=True))
 
     @classmethod
     def open(
@@ -223,7 +237,17 @@ class Store(EventWriter):
         """:meth:`accept` (``payload``) or :meth:`accept_file` (``path``) for several arrivals at once:
         one hold of the audit trail's lock and one durability round for all of them. Returns, in order,
         each arrival's item id, or the exception that kept it out (nothing of it stays behind then)."""
-        out: list[str | Exception | None] = [None] * len(arrivals)
+        return self.commit_arrivals([self.stage_arrivals(arrivals)], index_later)[0]
+
+    def stage_arrivals(self, arrivals: Sequence[Arrival], wait: bool = True) -> StagedArrivals:
+        """The first half of :meth:`accept_many`: the items written (not durable yet, not listed) and
+        their ``item.received`` events appended under one hold of the trail's lock. An arrival that
+        cannot be staged has its error in its place, and nothing of it stays behind.
+
+        With ``wait=False`` the call never waits for the trail's lock: if another thread or process
+        holds it, the items are written and their events left for :meth:`commit_arrivals` to append.
+        That is how an arrival can be staged on the reactor (see ``SpoolInbox.submit_file``)."""
+        batch = StagedArrivals([None] * len(arrivals))
         staged: list[tuple[int, Staged]] = []
         try:
             for i, (payload, path, received) in enumerate(arrivals):
@@ -235,47 +259,76 @@ class Store(EventWriter):
                     else:
                         staged.append((i, self.spool.stage_put_file("in", path, meta)))
                 except Exception as exc:
-                    out[i] = exc
+                    batch.out[i] = exc
         except BaseException:  # interrupted: what was staged goes
             self.spool.abort_many([st for _, st in staged])
             raise
         if staged:
-            self._commit_arrivals(staged, out, index_later)
-        return [r if r is not None else RuntimeError("arrival not handled") for r in out]
+            self._stage_events(batch, staged, wait)
+        return batch
 
-    def _commit_arrivals(
-        self, staged: list[tuple[int, Staged]], out: list[str | Exception | None], index_later: bool
-    ) -> None:
+    def _stage_events(self, batch: StagedArrivals, staged: list[tuple[int, Staged]], wait: bool) -> None:
+        """Append the ``item.received`` events of ``staged`` (or, when the trail is busy and ``wait`` is
+        False, leave them in ``batch.unrecorded`` for the round)."""
         try:
             events, fds = self.audit.stage_each(
-                [{"event": "item.received", **self._received_event(st.item_id, st.meta)} for _, st in staged]
+                [{"event": "item.received", **self._received_event(st.item_id, st.meta)} for _, st in staged],
+                wait,
             )
+        except TrailBusy:
+            batch.unrecorded.extend(staged)
+            return
         except BaseException:
             self.spool.abort_many([st for _, st in staged])  # not on record: not accepted
             raise
-        ok: list[tuple[int, Staged, dict[str, Any]]] = []
+        for path, fd in fds.items():
+            if path in batch.fds:
+                os.close(fd)  # (one descriptor per day file is enough for the round)
+            else:
+                batch.fds[path] = fd
         for (i, st), ev in zip(staged, events, strict=True):
             if isinstance(ev, OSError):
                 self.spool.abort_many([st])
-                out[i] = ev
+                batch.out[i] = ev
             else:
-                ok.append((i, st, ev))
+                batch.ok.append((i, st, ev))
+
+    def commit_arrivals(
+        self, batches: list[StagedArrivals], index_later: bool = False
+    ) -> list[list[str | Exception]]:
+        """The second half of :meth:`accept_many`, for one or more staged batches at once: the events
+        still unrecorded appended, then one durability round for all, then the events indexed (or
+        queued for the index). Returns each batch's results, in the order of its arrivals."""
+        for b in batches:
+            if b.unrecorded:
+                unrecorded, b.unrecorded = b.unrecorded, []
+                try:
+                    self._stage_events(b, unrecorded, True)
+                except Exception as exc:  # their items are gone (_stage_events removed them)
+                    for i, _ in unrecorded:
+                        b.out[i] = exc
+        ok = [entry for b in batches for entry in b.ok]
+        fds = {path: fd for b in batches for path, fd in b.fds.items()}  # one descriptor per file will do
         try:
             if ok:
                 self.spool.commit_many([st for _, st, _ in ok], fds if self.audit.fsync else None)
         except OSError as exc:
-            for i, st, ev in ok:
-                self._discarded(st.item_id, ev, exc)
-                out[i] = fsio.copy_error(exc)
-            return
+            for b in batches:
+                for i, st, ev in b.ok:
+                    self._discarded(st.item_id, ev, exc)
+                    b.out[i] = fsio.copy_error(exc)
+        else:
+            for b in batches:
+                for i, st, ev in b.ok:
+                    if index_later:
+                        self.later.add(ev)
+                    else:
+                        self._apply(ev)
+                    b.out[i] = st.item_id
         finally:
-            fsio.close_all(fds.values())
-        for i, st, ev in ok:
-            if index_later:
-                self.later.add(ev)
-            else:
-                self._apply(ev)
-            out[i] = st.item_id
+            for b in batches:
+                fsio.close_all(b.fds.values())
+        return [[r if r is not None else RuntimeError("arrival not handled") for r in b.out] for b in batches]
 
     def _discarded(self, item_id: str, received: dict[str, Any], exc: OSError) -> None:
         """The round that was to make an arrival durable failed: its item is gone, and the trail says so."""

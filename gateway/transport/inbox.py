@@ -47,7 +47,9 @@ class AsyncInbox(Inbox, Protocol):
         durable, or to the error that kept it out. Never blocks."""
         ...
 
-    def submit_file(self, path: str, received: Received) -> Future[str]:
-        """:meth:`submit` for the file at ``path`` (see :meth:`Inbox.accept_file`)."""
+    def submit_file(self, path: str, received: Received, stage_now: bool = False) -> Future[str]:
+        """:meth:`submit` for the file at ``path`` (see :meth:`Inbox.accept_file`). ``stage_now`` asks
+        for the item to be written in the calling thread and only its durability round queued: for a
+        small file and a caller with time to spare; it still never waits for a lock."""
         ...
 

@@ -19,6 +19,7 @@ from gateway.transport.inbox import Inbox, Received
 from gateway.transport.sftp.config import InboxDoneMode, SFTPLimits, SFTPUserConfig
 
 log = structlog.get_logger()
+STAGE_NOW_MAX = 256 * 1024  # uploads up to this size are written into the spool on the reactor
 
 
 class _QuietLogger(Logger):
@@ -88,9 +89,9 @@ class PartnerUser(ConchUser):
             stored = self.in_thread(lambda: self._hand_off_blocking(real, name))
         else:
             size = os.stat(real).st_size
-            stored = when_done(self.reactor, submit(real, self._received(name, size))).addCallback(
-                lambda item_id: (item_id, size)
-            )
+            # a small upload is written into the spool right here (see SpoolInbox.submit_file)
+            future = submit(real, self._received(name, size), stage_now=size <= STAGE_NOW_MAX)
+            stored = when_done(self.reactor, future).addCallback(lambda item_id: (item_id, size))
         return stored.addCallback(lambda got: self._handed_off(virtual, name, *got))
 
     def _hand_off_blocking(self, real: str, name: str) -> tuple[str, int]:
