@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
+from gateway.store.intake import Arrival
 from gateway.transport.inbox import Received
 
 if TYPE_CHECKING:
@@ -26,27 +27,36 @@ class SpoolInbox:
     def accept_file(self, path: str, received: Received) -> str:
         return self.submit_file(path, received).result()
 
-    def submit(self, payload: bytes, received: Received) -> Future[str]:
-        return self.store.intake.submit(payload, None, received)
+    def submit(self, payload: bytes, received: Received, stage_now: bool = False) -> Future[str]:
+        """Queue ``payload``; with ``stage_now`` the item is written here first (see
+        :meth:`submit_file`)."""
+        if not stage_now:
+            return self.store.intake.submit(payload, None, received)
+        return self._stage_now((payload, None, received))
 
     def submit_file(self, path: str, received: Received, stage_now: bool = False) -> Future[str]:
         """Queue the file at ``path``. With ``stage_now`` the item is written here, in the caller's
         thread, and only its durability round is queued: the intake thread's round for the arrival
         before it then overlaps with this one's writing. For a caller with time to spare (SFTP's
-        reactor: uploads into the store 810 -> 874 files/s, 8 interleaved rounds, bench/sftp/RESULTS.md),
-        not for AS2's busy reactor (837 -> 778 msg/s in the same kind of A/B). Nothing
-        here waits for a lock held elsewhere: when another thread or process is appending to the audit
-        trail, the events are appended in the round instead."""
+        reactor: uploads into the store 829 -> 887 files/s, 8 interleaved rounds, bench/sftp/RESULTS.md),
+        not for AS2's busy reactor (837 -> 778 msg/s in the same kind of A/B). Nothing here waits for
+        a lock held elsewhere: when another thread or process is appending to the audit trail, the
+        events are appended in the round instead."""
         if not stage_now:
             return self.store.intake.submit(None, path, received)
+        return self._stage_now((None, path, received))
+
+    def _stage_now(self, arrival: Arrival) -> Future[str]:
         try:
-            staged = self.store.stage_arrivals([(None, path, received)], wait=False)
+            staged = self.store.stage_arrivals([arrival], wait=False)
         except Exception as exc:  # the caller gets its answer from the future, as when queued
-            failed: Future[str] = Future()
-            failed.set_exception(exc)
-            return failed
+            return _failed(exc)
         if isinstance(staged.out[0], Exception):  # not staged (the file went away, the disk is full)
-            failed = Future()
-            failed.set_exception(staged.out[0])
-            return failed
+            return _failed(staged.out[0])
         return self.store.intake.submit_staged(staged)[0]
+
+
+def _failed(exc: Exception) -> Future[str]:
+    fut: Future[str] = Future()
+    fut.set_exception(exc)
+    return fut

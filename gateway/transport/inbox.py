@@ -42,9 +42,10 @@ class Inbox(Protocol):
 
 
 class AsyncInbox(Inbox, Protocol):
-    def submit(self, payload: bytes, received: Received) -> Future[str]:
+    def submit(self, payload: bytes, received: Received, stage_now: bool = False) -> Future[str]:
         """Queue ``payload`` to be stored; the future resolves to the spool item id once it is
-        durable, or to the error that kept it out. Never blocks."""
+        durable, or to the error that kept it out. Never blocks; ``stage_now`` as for
+        :meth:`submit_file`."""
         ...
 
     def submit_file(self, path: str, received: Received, stage_now: bool = False) -> Future[str]:

@@ -94,6 +94,18 @@ class PartnerUser(ConchUser):
             stored = when_done(self.reactor, future).addCallback(lambda item_id: (item_id, size))
         return stored.addCallback(lambda got: self._handed_off(virtual, name, *got))
 
+    def hand_off_payload(self, payload: bytes, virtual: str, name: str) -> defer.Deferred[str]:
+        """Like :meth:`hand_off_later`, for an upload held in memory (never in ``keep`` mode: that one
+        needs a file to link). An inbox that can queue writes it into the spool at once (it is small)
+        and queues its durability round; a blocking one takes it in a thread."""
+        received = self._received(name, len(payload))
+        submit = getattr(self.inbox, "submit", None)
+        if submit is None:
+            stored = self.in_thread(lambda: self.inbox.accept(payload, received))
+        else:
+            stored = when_done(self.reactor, submit(payload, received, stage_now=True))
+        return stored.addCallback(lambda item_id: self._handed_off(virtual, name, item_id, len(payload)))
+
     def _hand_off_blocking(self, real: str, name: str) -> tuple[str, int]:
         """The hand-off in a thread: keep the hard link in ``inbox/.done/`` if so configured, then wait
         for the inbox to make the upload durable. Returns its item id and size."""

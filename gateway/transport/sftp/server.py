@@ -31,6 +31,7 @@ from twisted.conch.ssh.filetransfer import (
 from zope.interface import implementer
 
 from gateway.transport.sftp.avatar import PartnerUser
+from gateway.transport.sftp.config import InboxDoneMode
 from gateway.transport.sftp.files import DownloadFile, UploadFile, is_temp_name, stat_attrs
 from gateway.transport.sftp.jail import JailViolation, Resolved, resolve
 
@@ -98,10 +99,17 @@ class JailedSFTPServer:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
                 raise _denied(self.avatar, "upload", r)
-            return UploadFile(self.avatar, fd, r.real, r.virtual, final_name=None)
+            return UploadFile(self.avatar, r.virtual, final_name=None, fd=fd, real=r.real)
+        if self.avatar.config.inbox_done_mode is InboxDoneMode.KEEP:  # keeps a link: needs a file
+            fd, staging = self._new_staging()
+            return UploadFile(self.avatar, r.virtual, final_name=name, fd=fd, real=staging)
+        return UploadFile(self.avatar, r.virtual, final_name=name, staging=self._new_staging)
+
+    def _new_staging(self) -> tuple[int, str]:
+        """A new private staging file for an upload to a final name: its descriptor and path."""
         staging = os.path.join(self.root, "inbox", INCOMING, secrets.token_hex(8))
         fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
-        return UploadFile(self.avatar, fd, staging, r.virtual, final_name=name)
+        return fd, staging
 
     def _open_download(self, r: Resolved) -> DownloadFile:
         fd = os.open(r.real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

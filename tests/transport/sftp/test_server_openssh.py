@@ -208,3 +208,34 @@ async def test_limits_upload_size_sessions_and_failed_logins(tmp_path: Path, use
         assert "too many failed logins" in blocked.stderr
     finally:
         await srv.service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_small_uploads_are_held_in_memory_large_ones_go_through_a_staging_file(
+    server: Server, user_keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small uploads never touch the jail; one past MEMORY_MAX, and one that would pass the shared
+    budget, go on in a staging file. Every one arrives whole, and nothing stays held or staged."""
+    from gateway.transport.sftp import files
+
+    small, big = os.urandom(3_000), os.urandom(files.MEMORY_MAX + 70_000)
+    (server.work / "small.edi").write_bytes(small)
+    (server.work / "big.edi").write_bytes(big)
+    staged: list[str] = []
+    real_spill = files.UploadFile._spill
+
+    def spill(self: files.UploadFile) -> None:
+        real_spill(self)
+        staged.append(self.real)
+
+    monkeypatch.setattr(files.UploadFile, "_spill", spill)
+    res = await run(server, "acme", user_keys.acme_ed25519, "put small.edi /inbox/s.edi\nput big.edi /inbox/b.edi\n")
+    assert res.returncode == 0, res.stderr
+    assert len(staged) == 1 and "/inbox/.incoming/" in staged[0]  # the big one only
+    monkeypatch.setattr(files, "MEMORY_BUDGET", 1_000)  # now even a small one does not fit
+    res = await run(server, "acme", user_keys.acme_ed25519, "put small.edi /inbox/s2.edi\n")
+    assert res.returncode == 0, res.stderr
+    assert len(staged) == 2
+    assert server.spool.payloads() == {"s.edi": small, "b.edi": big, "s2.edi": small}
+    assert files.memory_held() == 0
+    assert jail_files(server) == set()

@@ -97,3 +97,45 @@ def test_conch_packet_chatter_is_dropped_and_its_warnings_kept() -> None:
     finally:
         globalLogPublisher.removeObserver(seen.append)
     assert [e["log_level"] for e in seen] == [LogLevel.warn]
+
+
+def test_an_upload_in_memory_reads_like_a_file_spills_whole_and_gives_back_its_memory(tmp_path: Path) -> None:
+    from twisted.internet import reactor
+
+    from gateway.transport.sftp import files
+    from gateway.transport.sftp.avatar import PartnerUser, UserState
+    from gateway.transport.sftp.config import SFTPLimits, SFTPUserConfig
+
+    from .helpers import FolderInbox
+
+    inbox = FolderInbox(tmp_path / "spool")
+    user = PartnerUser(SFTPUserConfig(name="u", partner="p"), str(tmp_path), UserState(), inbox, SFTPLimits(),
+                       reactor)
+    made: list[str] = []
+
+    def staging() -> tuple[int, str]:
+        path = str(tmp_path / f"staged-{len(made)}")
+        made.append(path)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640), path
+
+    before = files.memory_held()
+    up = files.UploadFile(user, "/inbox/a.edi", "a.edi", staging=staging)
+    up.writeChunk(0, b"ISA*")
+    up.writeChunk(10, b"GS*")  # past the end: the gap reads as zeros
+    up.writeChunk(2, b"AB")  # over what is there
+    assert up.readChunk(0, 100) == b"ISAB" + bytes(6) + b"GS*"
+    assert up.getAttrs()["size"] == 13 and files.memory_held() == before + 13
+    assert made == []
+    tail = os.urandom(files.MEMORY_MAX)
+    up.writeChunk(13, tail)  # past MEMORY_MAX: on in a staging file, with what was held
+    assert len(made) == 1 and files.memory_held() == before
+    with open(made[0], "rb") as f:
+        assert f.read() == b"ISAB" + bytes(6) + b"GS*" + tail
+    assert up.getAttrs()["size"] == 13 + len(tail)
+    up.aborted = True
+    assert up.close() is None
+    assert not os.path.exists(made[0])  # an aborted upload leaves nothing
+    held = files.UploadFile(user, "/inbox/b.edi", "b.edi", staging=staging)
+    held.writeChunk(0, b"x" * 500)
+    held.aborted = True
+    assert held.close() is None and files.memory_held() == before and inbox.items == []
