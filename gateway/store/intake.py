@@ -98,7 +98,7 @@ class Intake(Drain[Entry]):
             return
         try:
             results = self._commit(staged)
-        except Exception as exc:  # (its staged items are hidden; recovery clears them at the next start)
+        except Exception as exc:  # a bug, as above: each caller gets an error answer
             log.exception("intake.round_failed", arrivals=sum(len(f) for f in futures))
             results = [[RuntimeError(f"not stored: {exc}")] * len(f) for f in futures]
         self.batches += 1
