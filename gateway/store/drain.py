@@ -19,6 +19,11 @@ class Drain(Generic[T]):
         self._closed = False
         self._thread: threading.Thread | None = None
 
+    @property
+    def closed(self) -> bool:
+        """Whether the queue refuses new items (``close`` was called)."""
+        return self._closed
+
     def _queue_locked(self, item: T) -> None:
         """Queue ``item`` (the caller holds ``_cv``); refused once closed."""
         if self._closed:

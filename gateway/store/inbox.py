@@ -47,13 +47,20 @@ class SpoolInbox:
         return self._stage_now((None, path, received))
 
     def _stage_now(self, arrival: Arrival) -> Future[str]:
+        intake = self.store.intake
+        if intake.closed:  # stopping: nothing is written that no round would make durable
+            return _failed(RuntimeError("the store is closed"))
         try:
             staged = self.store.stage_arrivals([arrival], wait=False)
         except Exception as exc:  # the caller gets its answer from the future, as when queued
             return _failed(exc)
         if isinstance(staged.out[0], Exception):  # not staged (the file went away, the disk is full)
             return _failed(staged.out[0])
-        return self.store.intake.submit_staged(staged)[0]
+        try:
+            return intake.submit_staged(staged)[0]
+        except RuntimeError as exc:  # the intake closed meanwhile (another thread stopped the store)
+            self.store.drop_staged(staged, exc)
+            return _failed(exc)
 
 
 def _failed(exc: Exception) -> Future[str]:

@@ -330,7 +330,21 @@ class Store(EventWriter):
                 fsio.close_all(b.fds.values())
         return [[r if r is not None else RuntimeError("arrival not handled") for r in b.out] for b in batches]
 
-    def _discarded(self, item_id: str, received: dict[str, Any], exc: OSError) -> None:
+    def drop_staged(self, batch: StagedArrivals, exc: Exception) -> None:
+        """Give up a staged batch that gets no round (the intake closed meanwhile): its items removed
+        (an upload moved in goes back where it was), each event already on the trail followed by an
+        ``item.discarded``, and every arrival answered with ``exc``."""
+        for i, st, ev in batch.ok:
+            self.spool.abort_many([st])
+            self._discarded(st.item_id, ev, exc)
+            batch.out[i] = exc
+        for i, st in batch.unrecorded:
+            self.spool.abort_many([st])
+            batch.out[i] = exc
+        fsio.close_all(batch.fds.values())
+        batch.ok, batch.unrecorded, batch.fds = [], [], {}
+
+    def _discarded(self, item_id: str, received: dict[str, Any], exc: Exception) -> None:
         """The round that was to make an arrival durable failed: its item is gone, and the trail says so."""
         try:
             self.record(

@@ -177,3 +177,29 @@ def test_staging_in_the_caller_never_waits_for_the_trail_the_round_records_the_e
     assert [e["item_id"] for e in events(store.audit.dir) if e["event"] == "item.received"] == [item_id]
     store.close()
     assert verify(store.audit.dir).ok
+
+
+def test_an_arrival_staged_after_the_intake_closed_is_given_back_and_on_record_as_discarded(
+    store: Store, tmp_path: Path
+) -> None:
+    """Stopping: stage_now refuses at once once the intake is closed; a batch staged just before the
+    close is dropped whole (the upload back where it was, its event followed by item.discarded)."""
+    inbox = SpoolInbox(store)
+    upload = tmp_path / "late.edi"
+    upload.write_bytes(b"ISA*late~")
+    staged = store.stage_arrivals([(None, str(upload), Received("p", "sftp", filename="late.edi"))], wait=False)
+    assert not upload.exists() and len(staged.ok) == 1
+    store.intake.close()
+    refused = inbox.submit_file(str(upload), Received("p", "sftp"), stage_now=True)
+    with pytest.raises(RuntimeError, match="closed"):
+        refused.result(0)
+    with pytest.raises(RuntimeError, match="closed"):
+        store.intake.submit_staged(staged)
+    store.drop_staged(staged, RuntimeError("the store is closed"))
+    assert upload.read_bytes() == b"ISA*late~"  # given back, not lost
+    assert isinstance(staged.out[0], RuntimeError)
+    assert store.spool.list("in") == [] and not [n for n in os.listdir(store.spool.dir("in")) if not n.startswith(".")]
+    kinds = [e["event"] for e in events(store.audit.dir)]
+    assert kinds[-2:] == ["item.received", "item.discarded"]
+    store.close()
+    assert verify(store.audit.dir).ok
