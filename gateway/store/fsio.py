@@ -192,9 +192,7 @@ def create_unnamed(folder: str, data: bytes) -> int:
     except OSError as exc:
         raise _wrap(exc) from exc
     try:
-        view, at = memoryview(data), 0
-        while at < len(view):
-            at += os.pwrite(fd, view[at:], at)
+        _write_from_start(fd, data)
     except OSError as exc:
         os.close(fd)
         raise _wrap(exc) from exc
@@ -219,6 +217,13 @@ def rewrite(path: str, data: bytes) -> int:
     return _fill(path, 0, data, truncate=True)
 
 
+def _write_from_start(fd: int, data: bytes) -> None:
+    """Write all of ``data`` at the start of ``fd`` (``pwrite`` may write less than asked)."""
+    view, at = memoryview(data), 0
+    while at < len(view):
+        at += os.pwrite(fd, view[at:], at)
+
+
 def _fill(path: str, flags: int, data: bytes, truncate: bool = False) -> int:
     """Open ``path`` for writing (with ``flags``), write ``data`` from its start, cut it there when
     ``truncate``; return the descriptor. On failure the file is removed and the error raised."""
@@ -227,9 +232,7 @@ def _fill(path: str, flags: int, data: bytes, truncate: bool = False) -> int:
     except OSError as exc:
         raise _wrap(exc) from exc
     try:
-        view, at = memoryview(data), 0
-        while at < len(view):
-            at += os.pwrite(fd, view[at:], at)
+        _write_from_start(fd, data)
         if truncate:
             os.ftruncate(fd, len(data))
     except OSError as exc:
