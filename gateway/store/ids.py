@@ -60,7 +60,7 @@ def last_issued() -> str:
         if not _last_us:
             return ""
         us = _last_us
-    stamp = datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y%m%dT%H%M%S")
+        stamp = _second(us // 1_000_000)
     return f"{stamp}{us % 1_000_000:06d}Z-{_token}"
 
 
