@@ -34,6 +34,16 @@ class Drain(Generic[T]):
             self._thread.start()
         self._cv.notify_all()
 
+    def close(self, timeout: float | None = None) -> None:
+        """Let the thread finish what is queued, then stop it (waiting up to ``timeout`` seconds for
+        it); later items are refused."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
     def _run(self) -> None:
         while True:
             with self._cv:

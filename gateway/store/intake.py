@@ -66,15 +66,6 @@ class Intake(Drain[Entry]):
             self._queue_locked((staged, futures))
         return futures
 
-    def close(self) -> None:
-        """Write everything queued, then stop the thread; later submissions are refused."""
-        with self._cv:
-            self._closed = True
-            self._cv.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-
     def _handle(self, batch: list[Entry]) -> None:
         arrivals: list[Arrival] = []
         arrival_futures: list[Future[str]] = []

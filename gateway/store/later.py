@@ -69,14 +69,10 @@ class LaterIndex(Drain[Event]):
                 self._hurry.set()
                 self._cv.wait(0.5)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = 5.0) -> None:
         self.flush()
-        with self._cv:
-            self._closed = True
-            self._cv.notify_all()
-        self._hurry.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._hurry.set()  # a resting thread gets up at once
+        super().close(timeout)
         if self._queue:  # the thread is gone (it never is, short of a bug): apply what is left here
             self._apply(self._queue)
 
